@@ -1,0 +1,174 @@
+"""Command line: a thin pipeline over plain functions (parse -> load -> run -> save -> report).
+
+Bad input (UsageError) is one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from profiler.errors import UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2) instead of a usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+_FMT = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser(
+        "sweep", formatter_class=_FMT,
+        help="measure latency, throughput and memory over a grid of points",
+        description="Run a sweep: every point of the grid is measured in an isolated worker "
+                    "process and appended to RUN_DIR/results.jsonl; a report is written at the "
+                    "end. PRESET_OR_FILE is a preset name (see sweeps/) or a TOML file.")
+    p.add_argument("spec", nargs="?", default="default", metavar="PRESET_OR_FILE",
+                   help="preset name or path to a sweep TOML file")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="run directory (default: reports/<name>-<timestamp>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out: points already recorded are not measured "
+                        "again")
+    p.add_argument("--device", action="append", metavar="DEV", default=None,
+                   help="replace the grid's device axis (repeatable): cpu, cuda, cuda:1, auto")
+    p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_sweep)
+
+
+def _run_sweep(args) -> int:
+    from profiler.sweep import run_sweep_command
+
+    return run_sweep_command(args)
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report", formatter_class=_FMT,
+        help="render the HTML/Markdown report of a run directory (no measuring)",
+        description="Fit scaling laws and render RUN_DIR/report.html, RUN_DIR/report.md and "
+                    "RUN_DIR/figures/ from the records alone. Works on partial runs.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `sweep`")
+    p.add_argument("--format", default="html,md", help="comma-separated: html, md")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args) -> int:
+    from profiler.report import report_command
+
+    return report_command(args)
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare", formatter_class=_FMT,
+        help="compare two runs point by point; exit 1 on a significant regression",
+        description="Match points between BASE_RUN and NEW_RUN, estimate new/base latency "
+                    "ratios with intervals from the raw samples and classify each point. "
+                    "Exit 1 when any point regressed beyond the threshold, 0 otherwise, "
+                    "2 on bad input.")
+    p.add_argument("base", metavar="BASE_RUN")
+    p.add_argument("new", metavar="NEW_RUN")
+    p.add_argument("--threshold", default="5%",
+                   help="smallest slowdown that counts as a regression (e.g. 5%% or 0.05)")
+    p.add_argument("--format", default="table", help="table, md or html (md/html write a file)")
+    p.add_argument("--out", metavar="FILE", default=None,
+                   help="where md/html go (default: NEW_RUN/compare.md or .html)")
+    p.set_defaults(func=_run_compare)
+
+
+def _run_compare(args) -> int:
+    from profiler.compare import compare_command
+
+    return compare_command(args)
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", formatter_class=_FMT,
+        help="reproduce the classic LSTM-vs-Transformer sine-wave training experiment",
+        description="Train an LSTM and a Transformer on next-step prediction of a noisy sine "
+                    "wave over several seeds, measure time per epoch and test MSE, probe "
+                    "long-range gradients, and write a figure and a report.")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output directory (default: reports/train-<timestamp>)")
+    p.add_argument("--epochs", type=int, default=20, help="training epochs per model and seed")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, auto")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from profiler.train import train_command
+
+    return train_command(args)
+
+
+def _add_env(sub) -> None:
+    p = sub.add_parser("env", formatter_class=_FMT,
+                       help="print the environment a run records in env.json",
+                       description="Print machine, torch/CUDA/cuDNN versions, devices, threads "
+                                   "and git commit: what every run saves as env.json.")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_run_env)
+
+
+def _run_env(args) -> int:
+    from profiler.envinfo import env_command
+
+    return env_command(args)
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", formatter_class=_FMT,
+                       help="list the models of a preset with their parameter counts",
+                       description="List the models a sweep would build, with their "
+                                   "hyper-parameters and parameter counts.")
+    p.add_argument("spec", nargs="?", default="default", metavar="PRESET_OR_FILE",
+                   help="preset name or sweep TOML file whose hyper-parameters to use")
+    p.set_defaults(func=_run_models)
+
+
+def _run_models(args) -> int:
+    from profiler.models import models_command
+
+    return models_command(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m profiler",
+        description="Scaling-analysis profiler for sequence models: how LSTM and Transformer "
+                    "cost grows with sequence length, batch size and hardware, measured.")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {__import__('profiler').__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (_add_sweep, _add_report, _add_compare, _add_train, _add_env, _add_models):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

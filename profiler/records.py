@@ -1,0 +1,104 @@
+"""The records that flow between layers: a point to measure and its result row.
+
+A point is one cell of the sweep grid (one phase of one model at one size on one
+device). A result is one row of ``results.jsonl``: the point's fields, the raw
+latency samples, and everything derived from them. Statistics are derived from
+the raw samples (see ``stats.py``); a reader can always recompute them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+# Phases of a training/inference step, in the order a sweep runs them.
+PHASES = ("inference", "forward", "backward", "train_step")
+
+# ``status`` of a result row. A failure is data, not a crash of the sweep.
+STATUSES = ("ok", "oom", "timeout", "crashed", "error", "skipped")
+
+# Relative IQR (IQR / median) at or above which a point is flagged noisy.
+NOISY_REL_IQR = 0.10
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point: what to build, how big, where, and which phase to time."""
+
+    model: str  # name in the sweep file (``lstm``, ``transformer``, ``gru`` or a user's)
+    seq_len: int  # tokens per sequence, n
+    batch_size: int  # sequences per step, B
+    device: str  # "cpu", "cuda", "cuda:1", ...
+    dtype: str  # "float32", "bfloat16", "float16"
+    threads: int  # CPU intra-op threads (torch.set_num_threads); recorded on CUDA too
+    phase: str  # one of PHASES
+    attention: str = "default"  # SDPA backend: default/math/flash/efficient/cudnn
+
+    @property
+    def tokens(self) -> int:
+        """Tokens processed by one step: B * n."""
+        return self.seq_len * self.batch_size
+
+    @property
+    def series(self) -> tuple:
+        """The curve this point lies on: everything but seq_len."""
+        return (self.model, self.batch_size, self.device, self.dtype, self.threads,
+                self.phase, self.attention)
+
+    @property
+    def point_id(self) -> str:
+        """Stable id of the point: the same grid cell always gets the same id."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+    def label(self) -> str:
+        """Short human-readable name, for progress bars and file names."""
+        return (f"{self.model} {self.phase} n={self.seq_len} B={self.batch_size} "
+                f"{self.device} {self.dtype} t={self.threads}"
+                + ("" if self.attention == "default" else f" attn={self.attention}"))
+
+    def slug(self) -> str:
+        """File-name-safe label, e.g. for traces."""
+        return (f"{self.model}_{self.phase}_n{self.seq_len}_b{self.batch_size}_"
+                f"{self.device.replace(':', '')}_{self.dtype}_t{self.threads}_{self.attention}")
+
+
+# Every field a result row carries, in the order results.csv writes them.
+# Fields that could not be measured honestly are None ("not available").
+RESULT_FIELDS = (
+    # identity
+    "run_id", "point_id", "model", "family", "params", "seq_len", "batch_size", "tokens",
+    "device", "device_name", "dtype", "threads", "phase", "attention",
+    # outcome
+    "status", "error",
+    # latency of one call of the phase, seconds; derived from latency_samples_s
+    "latency_s", "latency_iqr_s", "latency_mean_s", "latency_min_s", "latency_rel_iqr",
+    "noisy", "latency_samples_s", "calls_per_sample", "samples", "warmup_calls",
+    # throughput and work
+    "tokens_per_s", "flops", "flops_per_s",
+    # memory, bytes, above the baseline before the step
+    "peak_memory_bytes", "peak_memory_reserved_bytes", "memory_source", "nvml_used_bytes",
+    # what ran
+    "kernel", "recurrent_kernel", "attention_kernel", "timer",
+    # bookkeeping
+    "measured_s", "point_wall_s", "host", "timestamp",
+)
+
+
+def result_row(point: Point, **fields) -> dict:
+    """A result row for ``point`` with every field present (missing ones None)."""
+    row = dict.fromkeys(RESULT_FIELDS)
+    row.update(asdict(point))
+    row["point_id"] = point.point_id
+    row["tokens"] = point.tokens
+    unknown = set(fields) - set(RESULT_FIELDS)
+    if unknown:
+        raise KeyError(f"unknown result fields: {sorted(unknown)}")
+    row.update(fields)
+    return row
+
+
+def point_of(row: dict) -> Point:
+    """The Point a result row was measured for."""
+    return Point(**{k: row[k] for k in Point.__dataclass_fields__})

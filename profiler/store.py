@@ -1,0 +1,127 @@
+"""The run directory: the contract between the sweep and everything after it.
+
+    RUN_DIR/sweep.toml     the exact spec that ran
+    RUN_DIR/env.json       machine and software (see envinfo.py)
+    RUN_DIR/results.jsonl  one JSON object per measured point; append-only, flushed per line
+    RUN_DIR/results.csv    the same rows for spreadsheets (raw samples as a JSON list)
+    RUN_DIR/traces/  figures/  report.html  report.md
+
+Readers (report, compare) only need ``load_results``; they must cope with a run
+that was interrupted (a last line cut short) or is still being written.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from profiler.errors import UsageError
+from profiler.records import RESULT_FIELDS
+
+SWEEP_FILE = "sweep.toml"
+ENV_FILE = "env.json"
+RESULTS_FILE = "results.jsonl"
+CSV_FILE = "results.csv"
+LOCK_FILE = ".lock"
+
+
+def load_results(run_dir: str | Path) -> list[dict]:
+    """Every complete record in RUN_DIR/results.jsonl, in file order.
+
+    A last line without its newline (a sweep killed mid-write) is ignored."""
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.is_file():
+        raise UsageError(f"{run_dir}: not a run directory (no {RESULTS_FILE})")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.endswith("\n"):
+                break  # cut short by a kill; resume truncates it
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise UsageError(f"{path}:{lineno}: not a JSON record ({e.msg})") from None
+    return rows
+
+
+def load_env(run_dir: str | Path) -> dict:
+    """RUN_DIR/env.json, or {} when it is missing."""
+    path = Path(run_dir) / ENV_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_csv(run_dir: str | Path, rows: list[dict]) -> Path:
+    """results.csv: one row per record, lists as JSON text."""
+    path = Path(run_dir) / CSV_FILE
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(RESULT_FIELDS), extrasaction="ignore")
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v
+                        for k, v in row.items()})
+    return path
+
+
+class RunStore:
+    """Writer side of a run directory: exclusive lock, append-only results."""
+
+    def __init__(self, run_dir: str | Path):
+        self.dir = Path(run_dir)
+        self._lock = None
+        self._results = None
+
+    def open(self) -> RunStore:
+        """Create the directory, take the lock (or refuse), repair a cut last line."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.dir / LOCK_FILE, "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "?"
+            self._lock.close()
+            self._lock = None
+            raise UsageError(f"{self.dir}: another sweep (pid {holder}) is writing this "
+                             "run directory; wait for it or choose another --out") from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(str(os.getpid()))
+        self._lock.flush()
+        self._truncate_partial_line()
+        self._results = open(self.dir / RESULTS_FILE, "a", encoding="utf-8")
+        return self
+
+    def _truncate_partial_line(self) -> None:
+        path = self.dir / RESULTS_FILE
+        if not path.exists():
+            return
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with open(path, "r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+
+    def append(self, row: dict) -> None:
+        """Write one record as one line and make it durable before going on."""
+        self._results.write(json.dumps(row, separators=(",", ":")) + "\n")
+        self._results.flush()
+        os.fsync(self._results.fileno())
+
+    def close(self) -> None:
+        if self._results:
+            self._results.close()
+            self._results = None
+        if self._lock:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> RunStore:
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
