@@ -1,0 +1,294 @@
+"""Scaling analysis of a run's records: pure functions from a DataFrame to tables.
+
+Every function takes the frame of ``records_frame`` (one row per (point, phase),
+columns = RESULT_FIELDS) and returns a new DataFrame; nothing here plots or
+formats. A *series* is one curve over seq_len: everything but seq_len fixed.
+Failed rows (oom, timeout, ...) carry None latencies and are left out of fits,
+but they are what ``frontiers`` and ``missing_points`` are made of.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+
+from profiler import fit
+from profiler.records import RESULT_FIELDS
+
+# The columns that identify a curve over seq_len (Point.series, by name).
+SERIES = ["model", "device", "batch_size", "phase", "dtype", "threads", "attention"]
+# Families whose time steps run one after another (a recurrence).
+RECURRENT = ("lstm", "gru")
+# A fixed cost a is "dominant" where it is at least half of a + b·n + c·n².
+FIXED_DOMINANT_SHARE = 0.5
+
+_NUMERIC = ["params", "seq_len", "batch_size", "tokens", "threads", "latency_s",
+            "latency_iqr_s", "latency_mean_s", "latency_min_s", "latency_rel_iqr",
+            "calls_per_sample", "samples", "warmup_calls", "tokens_per_s", "flops",
+            "flops_per_s", "peak_memory_bytes", "peak_memory_reserved_bytes",
+            "nvml_used_bytes", "measured_s", "point_wall_s"]
+
+
+def records_frame(rows: list[dict]) -> pd.DataFrame:
+    """The records as a DataFrame with every RESULT_FIELD, numeric columns as floats.
+
+    A point recorded twice (a resumed run) keeps its last record."""
+    df = pd.DataFrame(rows, columns=list(RESULT_FIELDS))
+    for col in _NUMERIC:
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    df["attention"] = df["attention"].fillna("default")
+    df["family"] = df["family"].fillna(df["model"])
+    df["noisy"] = df["noisy"].fillna(False).astype(bool)
+    if df["point_id"].notna().all():
+        df = df.drop_duplicates("point_id", keep="last")
+    # A failed point must not leak a number into a fit.
+    df.loc[df["status"] != "ok", ["latency_s", "tokens_per_s"]] = np.nan
+    return df.reset_index(drop=True)
+
+
+def ok(df: pd.DataFrame, metric: str = "latency_s") -> pd.DataFrame:
+    """Rows that ran and have a positive ``metric``."""
+    return df[(df["status"] == "ok") & (df[metric] > 0)]
+
+
+def _groups(df: pd.DataFrame, keys: list[str]):
+    """groupby that yields (dict of key values, sub-frame), sorted, NaN keys kept."""
+    for values, sub in df.groupby(keys, sort=True, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        yield dict(zip(keys, values, strict=True)), sub
+
+
+def exponents(df: pd.DataFrame, metric: str = "latency_s") -> pd.DataFrame:
+    """Power-law exponent of ``metric`` vs seq_len per series: whole range and upper range."""
+    out = []
+    for key, sub in _groups(ok(df, metric), SERIES):
+        full = fit.fit_power_law(sub["seq_len"], sub[metric])
+        if full is None:
+            continue
+        top = fit.upper_range(sub["seq_len"])
+        upper = fit.fit_power_law(*_at(sub, top, metric)) if top else None
+        out.append({**key, "family": sub["family"].iloc[0], "metric": metric,
+                    "k": full.exponent, "k_low": full.ci_low, "k_high": full.ci_high,
+                    "r2": full.r2, "points": full.points, "n_min": full.n_min,
+                    "n_max": full.n_max, "prefactor": full.prefactor,
+                    "k_upper": upper.exponent if upper else math.nan,
+                    "k_upper_low": upper.ci_low if upper else math.nan,
+                    "k_upper_high": upper.ci_high if upper else math.nan,
+                    "upper_n_min": upper.n_min if upper else math.nan,
+                    "upper_points": upper.points if upper else 0,
+                    "upper_prefactor": upper.prefactor if upper else math.nan})
+    return pd.DataFrame(out)
+
+
+def _at(sub: pd.DataFrame, ns: list[int], metric: str):
+    rows = sub[sub["seq_len"].isin(ns)]
+    return rows["seq_len"], rows[metric]
+
+
+def decompositions(df: pd.DataFrame) -> pd.DataFrame:
+    """latency ≈ a + b·n + c·n² per series, with where c·n² overtakes b·n and where a dominates."""
+    out = []
+    for key, sub in _groups(ok(df), SERIES):
+        dec = fit.fit_decomposition(sub["seq_len"], sub["latency_s"])
+        if dec is None:
+            continue
+        ns = np.sort(sub["seq_len"].to_numpy(dtype=float))
+        fixed = ns[dec.fixed_share(ns) >= FIXED_DOMINANT_SHARE]
+        cx = fit.fit_complexity(sub["seq_len"], sub["latency_s"])
+        out.append({**key, "family": sub["family"].iloc[0], "a_s": dec.a, "b_s": dec.b,
+                    "c_s": dec.c, "r2": dec.r2,
+                    "n_quadratic_over_linear": dec.quadratic_overtakes_linear,
+                    "quadratic_share_at_max": float(dec.quadratic_share(ns[-1])),
+                    "n_max": int(ns[-1]),
+                    # largest measured n where the fixed cost is still most of the time
+                    "fixed_dominates_to": float(fixed.max()) if fixed.size else math.nan,
+                    "complexity": cx.name if cx else None,
+                    "complexity_r2": cx.r2 if cx else math.nan})
+    return pd.DataFrame(out)
+
+
+def quadratic_shares(df: pd.DataFrame, decs: pd.DataFrame) -> pd.DataFrame:
+    """Long table: per series and measured n, the fitted shares of a, b·n and c·n²."""
+    out = []
+    for _, d in decs.iterrows():
+        dec = fit.Decomposition(d["a_s"], d["b_s"], d["c_s"], d["r2"])
+        key = {k: d[k] for k in SERIES}
+        sub = ok(df)
+        for k, v in key.items():
+            sub = sub[sub[k] == v]
+        for n in sorted(sub["seq_len"].unique()):
+            total = float(dec.total(n))
+            out.append({**key, "family": d["family"], "seq_len": int(n),
+                        "fixed_share": dec.a / total, "linear_share": dec.b * n / total,
+                        "quadratic_share": float(dec.quadratic_share(n))})
+    return pd.DataFrame(out)
+
+
+def curve_name(model: str, attention: str) -> str:
+    """Name of a curve in tables and legends: the model, plus a non-default attention."""
+    return model if attention in (None, "default") else f"{model} [{attention}]"
+
+
+def curve_names(df: pd.DataFrame) -> list[str]:
+    """``curve_name`` of every row."""
+    return [curve_name(m, a) for m, a in zip(df["model"], df["attention"], strict=True)]
+
+
+def crossovers(df: pd.DataFrame) -> pd.DataFrame:
+    """Where two curves of different families cross, per device/batch/phase/dtype/threads.
+
+    One row per pair of curves: the crossing n (interpolated in log-log space) and
+    which curve is slower beyond it, or "none in range" and which is faster throughout."""
+    data = ok(df).assign(curve=curve_names)
+    keys = ["device", "batch_size", "phase", "dtype", "threads"]
+    out = []
+    for key, sub in _groups(data, keys):
+        curves = sub.groupby("curve")
+        fam = sub.groupby("curve")["family"].first()
+        for c1, c2 in itertools.combinations(sorted(fam.index), 2):
+            if fam[c1] == fam[c2]:
+                continue
+            y1 = curves.get_group(c1).groupby("seq_len")["latency_s"].median()
+            y2 = curves.get_group(c2).groupby("seq_len")["latency_s"].median()
+            common = y1.index.intersection(y2.index).sort_values()
+            if len(common) < 2:
+                continue
+            a, b = y1[common].to_numpy(), y2[common].to_numpy()
+            ns = fit.crossings(common.to_numpy(), a, b)
+            last_slower = c1 if a[-1] > b[-1] else c2
+            first_faster = c1 if a[0] < b[0] else c2
+            out.append({**key, "curve_a": c1, "curve_b": c2, "n_min": int(common[0]),
+                        "n_max": int(common[-1]), "crossings": ns,
+                        "n_cross": ns[-1] if ns else math.nan,
+                        "slower_after": last_slower if ns else None,
+                        "faster_throughout": None if ns else first_faster,
+                        "ratio_at_max": float(a[-1] / b[-1])})
+    return pd.DataFrame(out)
+
+
+def batch_scaling(df: pd.DataFrame) -> pd.DataFrame:
+    """Throughput vs batch size per (series without batch, seq_len).
+
+    speedup = tokens/s at B over tokens/s at the smallest B; perfect parallelism
+    over the batch (latency flat in B) gives speedup = B/B_min, efficiency 1."""
+    keys = [k for k in SERIES if k != "batch_size"] + ["seq_len"]
+    out = []
+    for key, sub in _groups(ok(df, "tokens_per_s"), keys):
+        sub = sub.sort_values("batch_size")
+        base = sub.iloc[0]
+        for _, r in sub.iterrows():
+            speedup = r["tokens_per_s"] / base["tokens_per_s"]
+            ideal = r["batch_size"] / base["batch_size"]
+            out.append({**key, "family": r["family"], "batch_size": int(r["batch_size"]),
+                        "tokens_per_s": r["tokens_per_s"], "latency_s": r["latency_s"],
+                        "base_batch": int(base["batch_size"]), "speedup": speedup,
+                        "efficiency": speedup / ideal})
+    return pd.DataFrame(out)
+
+
+def thread_scaling(df: pd.DataFrame) -> pd.DataFrame:
+    """Speedup vs CPU threads per (series without threads, seq_len); empty with one count."""
+    keys = [k for k in SERIES if k != "threads"] + ["seq_len"]
+    out = []
+    for key, sub in _groups(ok(df), keys):
+        if sub["threads"].nunique() < 2:
+            continue
+        sub = sub.sort_values("threads")
+        base = sub.iloc[0]
+        for _, r in sub.iterrows():
+            speedup = base["latency_s"] / r["latency_s"]
+            out.append({**key, "family": r["family"], "threads": int(r["threads"]),
+                        "base_threads": int(base["threads"]), "speedup": speedup,
+                        "efficiency": speedup / (r["threads"] / base["threads"])})
+    return pd.DataFrame(out)
+
+
+def per_token_latency(df: pd.DataFrame, batch_size: int = 1) -> pd.DataFrame:
+    """Latency per time step (latency / n) at one batch size, per series and n.
+
+    For a recurrence at batch 1 this is the sequential floor: every step waits
+    for the previous one, so latency/n stays flat however many cores there are."""
+    sub = ok(df)
+    sub = sub[sub["batch_size"] == batch_size]
+    out = sub[SERIES + ["family", "seq_len", "latency_s"]].copy()
+    out["per_step_s"] = out["latency_s"] / out["seq_len"]
+    return out.sort_values(SERIES + ["seq_len"]).reset_index(drop=True)
+
+
+def sequential_floor(df: pd.DataFrame) -> pd.DataFrame:
+    """Per recurrent series at batch 1: median latency per step over the upper range of n."""
+    steps = per_token_latency(df, 1)
+    steps = steps[steps["family"].isin(RECURRENT)]
+    out = []
+    for key, sub in _groups(steps, SERIES):
+        top = fit.upper_range(sub["seq_len"], min_points=1)
+        s = sub[sub["seq_len"].isin(top)]["per_step_s"]
+        out.append({**key, "family": sub["family"].iloc[0], "per_step_s": float(s.median()),
+                    "n_from": int(min(top)), "n_to": int(max(top))})
+    return pd.DataFrame(out)
+
+
+def frontiers(df: pd.DataFrame, grid_seq_lens: list[int] | None = None) -> pd.DataFrame:
+    """Per series: the largest seq_len that ran, and why the next one did not.
+
+    ``next_status`` is the status of the next larger n tried (oom, timeout,
+    skipped, ...), "missing" when the grid has a larger n that was never recorded
+    (an interrupted run), or None when the largest n of the grid ran."""
+    out = []
+    for key, sub in _groups(df, SERIES):
+        sub = sub.sort_values("seq_len")
+        ran = sub[sub["status"] == "ok"]
+        largest = ran["seq_len"].max() if len(ran) else 0
+        after = sub[sub["seq_len"] > largest]
+        nxt = after.iloc[0] if len(after) else None
+        next_n, status, error = math.nan, None, None
+        if nxt is not None:
+            next_n, status, error = nxt["seq_len"], nxt["status"], nxt["error"]
+        bigger = [n for n in grid_seq_lens or [] if n > largest]
+        if bigger and (nxt is None or min(bigger) < nxt["seq_len"]):
+            next_n, status, error = min(bigger), "missing", "no record (run interrupted?)"
+        out.append({**key, "family": sub["family"].iloc[0],
+                    "largest_ok": largest if len(ran) else math.nan,
+                    "next_n": next_n, "next_status": status, "next_error": error,
+                    "tried": int(len(sub)), "ok_points": int(len(ran))})
+    return pd.DataFrame(out)
+
+
+def noisy_points(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows flagged noisy (IQR/median ≥ 10%), worst first."""
+    sub = df[(df["status"] == "ok") & df["noisy"]]
+    return sub.sort_values("latency_rel_iqr", ascending=False).reset_index(drop=True)
+
+
+def status_counts(df: pd.DataFrame) -> dict:
+    """{status: count} over all rows."""
+    return {str(k): int(v) for k, v in df["status"].value_counts().items()}
+
+
+def missing_points(df: pd.DataFrame, grid: dict) -> pd.DataFrame:
+    """Grid points (product of the sweep's [grid] axes) with no record at all.
+
+    Axes that are not Point fields (or have no list) are ignored; an axis the
+    grid leaves out matches anything."""
+    axes = {k: v for k, v in grid.items() if k in SERIES + ["seq_len"] and isinstance(v, list)}
+    if not axes:
+        return pd.DataFrame()
+    names = list(axes)
+    seen = {tuple(map(_text, row)) for row in df[names].itertuples(index=False, name=None)}
+    missing = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())
+               if tuple(map(_text, combo)) not in seen]
+    out = pd.DataFrame(missing, columns=names)
+    for col in SERIES:  # an axis the grid leaves out has one value: the default
+        if col not in out:
+            out[col] = "default" if col == "attention" else None
+    return out
+
+
+def _text(value) -> str:
+    """A grid value as text, so that 8, 8.0 and "8" compare equal."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
