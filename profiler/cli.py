@@ -28,8 +28,9 @@ def _add_sweep(sub) -> None:
         description="Run a sweep: every point of the grid is measured in an isolated worker "
                     "process and appended to RUN_DIR/results.jsonl; a report is written at the "
                     "end. PRESET_OR_FILE is a preset name (see sweeps/) or a TOML file.")
-    p.add_argument("spec", nargs="?", default="default", metavar="PRESET_OR_FILE",
-                   help="preset name or path to a sweep TOML file")
+    p.add_argument("spec", nargs="?", default=None, metavar="PRESET_OR_FILE",
+                   help="preset name or path to a sweep TOML file (default: preset 'default'; "
+                        "with --resume: the run's own sweep.toml)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="run directory (default: reports/<name>-<timestamp>)")
     p.add_argument("--resume", action="store_true",

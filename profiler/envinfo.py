@@ -1,0 +1,94 @@
+"""The environment a run was measured in (env.json), and `python -m profiler env`."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+from profiler import nvml
+
+
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    """HEAD of the checkout the package runs from, '+dirty' if modified; None outside git."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=5)
+        if head.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=5).stdout
+        return head.stdout.strip() + ("+dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def collect_env() -> dict:
+    """Machine, software versions, devices and threads, as plain JSON-able values."""
+    import numpy
+    import torch
+
+    devices = [{"device": "cpu", "name": cpu_model(), "cores": os.cpu_count()}]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            devices.append({"device": f"cuda:{i}", "name": p.name,
+                            "total_memory_bytes": p.total_memory,
+                            "capability": f"{p.major}.{p.minor}",
+                            "multiprocessors": p.multi_processor_count,
+                            "state": nvml.device_state(i)})
+    return {
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "nvidia_driver": nvml.driver_version(),
+        "numpy": numpy.__version__,
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "mkldnn": torch.backends.mkldnn.is_available(),
+        "devices": devices,
+        "git_commit": git_commit(),
+        "profiler_version": __import__("profiler").__version__,
+        "collected_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def env_command(args) -> int:
+    env = collect_env()
+    if args.json:
+        print(json.dumps(env, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="environment (what env.json records)", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for key, value in env.items():
+        if key == "devices":
+            value = "\n".join(f"{d['device']}: {d['name']}" for d in value)
+        table.add_row(key, str(value))
+    Console().print(table)
+    return 0

@@ -1,0 +1,21 @@
+"""Expand a sweep spec into points, ordered small -> large."""
+
+from __future__ import annotations
+
+import itertools
+
+from profiler.records import PHASES, Point
+from profiler.spec import SweepSpec
+
+
+def expand(spec: SweepSpec) -> list[Point]:
+    """Every point of the grid (the product of its axes), smallest work first.
+
+    Within a curve (same model, batch, device, ...) seq_len grows, so the runner
+    has measured the smaller points before it predicts a larger one's cost."""
+    axes = list(spec.grid)
+    points = [Point(**dict(zip(axes, values, strict=True)))
+              for values in itertools.product(*(spec.grid[a] for a in axes))]
+    order = {name: i for i, name in enumerate(spec.grid["model"])}
+    return sorted(points, key=lambda p: (p.tokens, p.seq_len, p.device, p.dtype, p.threads,
+                                         order[p.model], PHASES.index(p.phase), p.attention))

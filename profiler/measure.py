@@ -1,0 +1,113 @@
+"""Measure one point: build the model, warm up, sample, then one untimed profiled
+pass for memory and kernel names. Returns a result row; never prints or plots.
+
+Runs inside a worker process (worker.py), one point at a time.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import traceback
+from datetime import datetime, timezone
+
+import torch
+
+from profiler import kernels, memory, nvml, timing
+from profiler.models import build_model, count_params
+from profiler.records import Point, result_row
+from profiler.stats import summarize
+from profiler.steps import ATTENTION_BACKENDS, PHASE_FLOP_FACTOR, make_step
+from profiler.timing import TimingConfig
+
+TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    from profiler.envinfo import cpu_model
+
+    return cpu_model()
+
+
+def is_oom(exc: BaseException) -> bool:
+    """CUDA OOM, or the CPU allocator failing (it raises a plain RuntimeError)."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("out of memory" in text
+                                              or "can't allocate memory" in text)
+
+
+def attention_unavailable(point: Point) -> str | None:
+    """Why the point's forced SDPA backend cannot run on its device, or None."""
+    if point.attention in ("default", "math"):
+        return None
+    if not point.device.startswith("cuda"):
+        if point.attention == "flash":
+            return None  # CPU has a flash kernel
+        return f"attention backend {point.attention!r} does not exist on cpu"
+    member = ATTENTION_BACKENDS[point.attention]
+    from torch.nn.attention import SDPBackend
+
+    if not hasattr(SDPBackend, member):
+        return f"attention backend {point.attention!r} not in this torch"
+    return None
+
+
+def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
+                  max_time_s: float | None = None, run_id: str | None = None) -> dict:
+    """One result row for ``point``: status ok, oom or error (never raises)."""
+    t_point = time.perf_counter()
+    common = dict(run_id=run_id, host=socket.gethostname(),
+                  timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    why_not = attention_unavailable(point)
+    if why_not:
+        return result_row(point, status="skipped", error=why_not, **common)
+    model = None
+    try:
+        # threads first, before any work (MEASUREMENT.md); the row records them
+        torch.set_num_threads(point.threads)
+        torch.manual_seed(0)
+        model = build_model(point.model, model_section, point.device, TORCH_DTYPES[point.dtype])
+        fields = dict(family=getattr(model, "family", "custom"), params=count_params(model),
+                      device_name=device_name(point.device), **common)
+        step = make_step(model, point.phase, point.batch_size, point.seq_len, point.device,
+                         point.attention)
+        timer = timing.make_timer(point.device)
+        samples = timing.sample(step.run, step.setup, step.needs_setup, timer, cfg, max_time_s)
+        mem = memory.measure_memory(step.run, step.setup, point.device)
+        nvml_bytes = None
+        if point.device.startswith("cuda"):
+            nvml_bytes = nvml.process_used_bytes(torch.device(point.device).index or 0)
+        st = summarize(samples.per_call_s)
+        flops = None
+        if hasattr(model, "flops"):
+            flops = int(model.flops(point.batch_size, point.seq_len)
+                        * PHASE_FLOP_FACTOR[point.phase])
+        return result_row(
+            point, status="ok", **fields,
+            latency_s=st.median, latency_iqr_s=st.iqr, latency_mean_s=st.mean,
+            latency_min_s=st.min, latency_rel_iqr=st.rel_iqr, noisy=st.noisy,
+            latency_samples_s=samples.per_call_s, calls_per_sample=samples.calls_per_sample,
+            samples=st.n, warmup_calls=samples.warmup_calls,
+            tokens_per_s=point.tokens / st.median,
+            flops=flops, flops_per_s=flops / st.median if flops else None,
+            peak_memory_bytes=mem.peak_bytes, peak_memory_reserved_bytes=mem.reserved_bytes,
+            memory_source=mem.source, nvml_used_bytes=nvml_bytes,
+            timer=timer.name, measured_s=samples.measured_s,
+            point_wall_s=time.perf_counter() - t_point,
+            **kernels.detect_kernels(mem.op_names),
+        )
+    except Exception as exc:  # a failure is data: recorded, and the sweep goes on
+        status = "oom" if is_oom(exc) else "error"
+        last = traceback.extract_tb(exc.__traceback__)[-1:] or None
+        where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
+        msg = (str(exc).strip().splitlines() or [""])[0][:300]
+        return result_row(point, status=status, error=f"{type(exc).__name__}: {msg}{where}",
+                          point_wall_s=time.perf_counter() - t_point, **common)
+    finally:
+        del model
+        if point.device.startswith("cuda") and torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,228 @@
+"""The models a sweep builds: LSTM, GRU and Transformer language models of the
+same outer shape (token ids in, logits out), plus a user's own via a factory.
+
+Every model takes token ids ``(B, n)`` and returns logits ``(B, n, vocab)``.
+Built-in models carry ``family`` and ``flops(batch, seq_len)``: the analytic
+forward FLOPs (multiply-add = 2 FLOPs), because counters see 0 for the fast
+kernels a sweep hits (oneDNN LSTM, CPU flash attention; see MEASUREMENT.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from profiler.errors import UsageError
+
+
+@dataclass(frozen=True)
+class RecurrentConfig:
+    vocab: int = 256  # token ids in [0, vocab); embedding and output head sizes
+    hidden: int = 64  # hidden size H; the embedding width too, so the input size I = H
+    layers: int = 2  # stacked recurrent layers
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    vocab: int = 256  # token ids in [0, vocab)
+    d_model: int = 64  # model width d
+    heads: int = 4  # attention heads; d_model must divide by it
+    layers: int = 2  # encoder blocks
+    ff: int = 256  # feed-forward width
+    # 0.0 for cost sweeps: attention dropout materialises n x n masks and made a
+    # train step ~10x slower at n=4096 here (MEASUREMENT.md); make it an axis if wanted.
+    dropout: float = 0.0
+    positions: str = "sinusoidal"  # "sinusoidal" (no parameters) or "learned"
+    max_len: int = 65536  # table size for learned positions (parameters grow with it)
+    causal: bool = False  # causal mask (decoder-style) instead of bidirectional
+
+
+class RecurrentLM(nn.Module):
+    """Embedding -> nn.LSTM / nn.GRU (batch_first) -> linear head."""
+
+    def __init__(self, cfg: RecurrentConfig, cell: str):
+        super().__init__()
+        self.cfg, self.family = cfg, cell
+        self.embed = nn.Embedding(cfg.vocab, cfg.hidden)
+        rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[cell]
+        self.rnn = rnn(cfg.hidden, cfg.hidden, cfg.layers, batch_first=True)
+        self.head = nn.Linear(cfg.hidden, cfg.vocab)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens)  # (B, n, H)
+        y, _ = self.rnn(x)  # (B, n, H): sequential over n inside the kernel
+        return self.head(y)  # (B, n, V)
+
+    def flops(self, batch: int, seq_len: int) -> int:
+        """Forward FLOPs: per layer 2*n*B*G*H*(I+H) for G gates, plus the head."""
+        c, gates = self.cfg, {"lstm": 4, "gru": 3}[self.family]
+        rnn = c.layers * 2 * seq_len * batch * gates * c.hidden * (c.hidden + c.hidden)
+        return rnn + 2 * batch * seq_len * c.hidden * c.vocab
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm encoder block on F.scaled_dot_product_attention.
+
+    Written out rather than nn.TransformerEncoderLayer so that the attention
+    kernel is chosen deliberately (sdpa_kernel) and never by the eval "fast
+    path", which is slower at long n on CPU (MEASUREMENT.md) and hides behind hooks."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.heads, self.dropout, self.causal = cfg.heads, cfg.dropout, cfg.causal
+        self.norm1 = nn.LayerNorm(cfg.d_model)
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.norm2 = nn.LayerNorm(cfg.d_model)
+        self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.ff), nn.GELU(),
+                                nn.Linear(cfg.ff, cfg.d_model))
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, n, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).split(d, dim=2)  # 3 x (B, n, d)
+        # (B, heads, n, d/heads): attention mixes positions within one sequence only
+        q, k, v = (t.view(B, n, self.heads, d // self.heads).transpose(1, 2) for t in (q, k, v))
+        a = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal)
+        x = x + self.drop(self.proj(a.transpose(1, 2).reshape(B, n, d)))
+        return x + self.drop(self.ff(self.norm2(x)))
+
+
+def sinusoidal_positions(n: int, d: int, device, dtype) -> torch.Tensor:
+    """(n, d) fixed positions from "Attention is all you need"."""
+    pos = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, d, 2, device=device, dtype=torch.float32)
+                     * (-math.log(10000.0) / d))
+    pe = torch.zeros(n, d, device=device, dtype=torch.float32)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)[:, : d // 2]
+    return pe.to(dtype)
+
+
+class TransformerLM(nn.Module):
+    """Embedding + positions -> encoder blocks -> norm -> linear head."""
+
+    family = "transformer"
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        if cfg.d_model % cfg.heads:
+            raise UsageError(f"transformer: d_model={cfg.d_model} is not divisible by "
+                             f"heads={cfg.heads}")
+        if cfg.positions not in ("sinusoidal", "learned"):
+            raise UsageError(f"transformer: positions must be 'sinusoidal' or 'learned', "
+                             f"got {cfg.positions!r}")
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab, cfg.d_model)
+        self.pos = nn.Embedding(cfg.max_len, cfg.d_model) if cfg.positions == "learned" else None
+        self.blocks = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        B, n = tokens.shape
+        x = self.embed(tokens)  # (B, n, d)
+        if self.pos is not None:
+            if n > self.cfg.max_len:
+                raise ValueError(f"seq_len {n} > max_len {self.cfg.max_len} of learned positions")
+            x = x + self.pos(torch.arange(n, device=tokens.device))
+        else:
+            x = x + sinusoidal_positions(n, self.cfg.d_model, x.device, x.dtype)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x))  # (B, n, V)
+
+    def flops(self, batch: int, seq_len: int) -> int:
+        """Forward FLOPs: per layer QKV 6Bnd², out-proj 2Bnd², QKᵀ+AV 4Bn²d, FF 4Bnd·ff; head."""
+        c, B, n, d = self.cfg, batch, seq_len, self.cfg.d_model
+        per_layer = 8 * B * n * d * d + 4 * B * n * n * d + 4 * B * n * d * c.ff
+        return c.layers * per_layer + 2 * B * n * d * c.vocab
+
+
+BUILTIN = {
+    "lstm": (RecurrentConfig, lambda cfg: RecurrentLM(cfg, "lstm")),
+    "gru": (RecurrentConfig, lambda cfg: RecurrentLM(cfg, "gru")),
+    "transformer": (TransformerConfig, TransformerLM),
+}
+
+
+def config_keys(builtin: str) -> dict[str, type]:
+    """Hyper-parameter names of a built-in model and their types."""
+    cfg_cls = BUILTIN[builtin][0]
+    return {f.name: type(f.default) for f in fields(cfg_cls)}
+
+
+def load_factory(path: str):
+    """Import ``package.module:function``; UsageError naming what is wrong."""
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"factory {path!r}: expected 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise UsageError(f"factory {path!r}: cannot import {module_name!r} ({e})") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise UsageError(f"factory {path!r}: module {module_name!r} has no {attr!r}") from None
+
+
+def build_model(name: str, section: dict | None, device: str = "cpu",
+                dtype: torch.dtype = torch.float32) -> nn.Module:
+    """Build the model ``name`` of a sweep from its [models.NAME] section.
+
+    ``section`` holds hyper-parameters; ``base`` names a built-in to vary
+    (``[models.lstm_wide] base = "lstm"``), ``factory`` a user's function that
+    takes the remaining keys as keyword arguments and returns an nn.Module."""
+    section = dict(section or {})
+    factory = section.pop("factory", None)
+    base = section.pop("base", name)
+    if factory is not None:
+        model = load_factory(factory)(**section)
+        if not isinstance(model, nn.Module):
+            raise UsageError(f"factory {factory!r} returned {type(model).__name__}, "
+                             "expected a torch.nn.Module")
+        if not hasattr(model, "family"):
+            model.family = "custom"
+    else:
+        cfg_cls, make = BUILTIN[base]
+        model = make(cfg_cls(**section))
+    return model.to(device=device, dtype=dtype)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def models_command(args) -> int:
+    """`python -m profiler models`: the spec's models with their parameter counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from profiler.spec import load_spec
+
+    spec = load_spec(args.spec)
+    table = Table(title=f"models of sweep {spec.name!r} ({spec.source})")
+    for col in ("name", "family", "params", "hyper-parameters"):
+        table.add_column(col, justify="right" if col == "params" else "left")
+    for name in spec.grid["model"]:
+        section = spec.models.get(name, {})
+        model = build_model(name, section)
+        hyper = ", ".join(f"{k}={v}" for k, v in model_hyper(model, section).items())
+        table.add_row(name, model.family, f"{count_params(model):,}", hyper)
+    Console().print(table)
+    return 0
+
+
+def model_hyper(model: nn.Module, section: dict) -> dict:
+    """The hyper-parameters that built ``model``: its config, or the factory's keys."""
+    cfg = getattr(model, "cfg", None)
+    if cfg is not None and hasattr(cfg, "__dataclass_fields__"):
+        return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+    return dict(section)

@@ -1,0 +1,137 @@
+"""Run points through a worker: order, budgets, pruning, failures as data, resume.
+
+The runner decides *whether* and *where* a point runs; measure.py decides *how*.
+It reports progress through callbacks and never prints.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from profiler.records import Point, result_row
+from profiler.spec import SweepSpec
+from profiler.worker import Worker
+
+# A point costs about warm-up + samples + one profiled pass of calls; used to
+# turn a predicted per-call latency into a predicted point time.
+CALLS_PER_POINT = 2 + 5 + 1
+
+
+@dataclass
+class Curve:
+    """What the runner knows of one curve (a Point.series) so far."""
+
+    measured: list[tuple[int, float]] = field(default_factory=list)  # (seq_len, latency_s)
+    stopped_by: str | None = None  # why larger seq_len are not run
+
+
+def predict_latency(measured: list[tuple[int, float]], seq_len: int) -> float | None:
+    """Per-call latency at seq_len, extrapolated as a power law through the last two
+    points (exponent clamped to [1, 3]); from one point, linearly. None without data."""
+    if not measured:
+        return None
+    pts = sorted(measured)
+    n1, t1 = pts[-1]
+    k = 1.0
+    if len(pts) >= 2:
+        n0, t0 = pts[-2]
+        if n1 > n0 and t0 > 0 and t1 > 0:
+            k = min(3.0, max(1.0, math.log(t1 / t0) / math.log(n1 / n0)))
+    return t1 * (seq_len / n1) ** k
+
+
+def skip_reason(point: Point, curve: Curve, budget_s: float) -> str | None:
+    """Why not to run ``point``, or None to run it."""
+    if curve.stopped_by:
+        return curve.stopped_by
+    predicted = predict_latency(curve.measured, point.seq_len)
+    if predicted is not None and predicted * CALLS_PER_POINT > budget_s:
+        return (f"predicted {predicted * CALLS_PER_POINT:.1f} s for {CALLS_PER_POINT} calls "
+                f"(~{predicted:.3g} s/call) > point budget {budget_s:g} s")
+    return None
+
+
+@dataclass
+class RunSummary:
+    counts: dict[str, int] = field(default_factory=dict)
+    not_run: int = 0  # points left for a later --resume (sweep time limit, interrupt)
+    measured_s: float = 0.0  # seconds inside timed samples
+    wall_s: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def efficiency(self) -> float:
+        """Measurement efficiency: time inside timed samples / wall time of the sweep."""
+        return self.measured_s / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
+               write: Callable[[dict], None], run_id: str,
+               on_start: Callable[[Point], None] = lambda p: None,
+               on_done: Callable[[dict], None] = lambda r: None,
+               worker: Worker | None = None) -> RunSummary:
+    """Measure every point not already in ``done_rows``; each row goes to ``write``."""
+    t0 = time.perf_counter()
+    summary = RunSummary()
+    curves: dict[tuple, Curve] = {}
+    done = set()
+    for row in done_rows:  # resume: rebuild what the runner knew
+        done.add(row["point_id"])
+        _learn(curves, row)
+    worker = worker or Worker()
+    budget = spec.budget
+    try:
+        for i, point in enumerate(points):
+            if point.point_id in done:
+                continue
+            if budget.sweep_seconds and time.perf_counter() - t0 > budget.sweep_seconds:
+                summary.not_run = sum(p.point_id not in done for p in points[i:])
+                break
+            on_start(point)
+            curve = curves.setdefault(point.series, Curve())
+            reason = skip_reason(point, curve, budget.point_seconds)
+            if reason:
+                row = result_row(point, status="skipped", error=reason, run_id=run_id)
+            else:
+                outcome, detail = worker.measure(
+                    point, spec.models.get(point.model, {}), spec.timing,
+                    max_time_s=budget.point_seconds, timeout_s=budget.timeout_seconds,
+                    run_id=run_id)
+                if outcome == "ok":
+                    row = detail
+                elif outcome == "timeout":
+                    row = result_row(point, status="timeout", run_id=run_id,
+                                     error=f"still running after {detail:g} s; worker killed")
+                else:
+                    row = result_row(point, status="crashed", run_id=run_id, error=detail)
+            write(row)
+            done.add(point.point_id)
+            _learn(curves, row)
+            summary.counts[row["status"]] = summary.counts.get(row["status"], 0) + 1
+            summary.measured_s += row.get("measured_s") or 0.0
+            on_done(row)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        summary.not_run = sum(p.point_id not in done for p in points)
+    finally:
+        worker.close()
+        summary.wall_s = time.perf_counter() - t0
+    return summary
+
+
+def _learn(curves: dict[tuple, Curve], row: dict) -> None:
+    """Update the curve of ``row``: its latency, or that larger points must not run."""
+    from profiler.records import point_of
+
+    point = point_of(row)
+    curve = curves.setdefault(point.series, Curve())
+    status = row["status"]
+    if status == "ok" and row.get("latency_s"):
+        curve.measured.append((point.seq_len, row["latency_s"]))
+    elif status in ("oom", "timeout", "crashed") and not curve.stopped_by:
+        curve.stopped_by = f"{status} at seq_len={point.seq_len}"
+    elif status == "skipped" and not curve.stopped_by and "budget" in (row.get("error") or ""):
+        curve.stopped_by = f"over the point budget from seq_len={point.seq_len}"

@@ -1,0 +1,127 @@
+"""One call of a phase, as a pair of callables: ``setup`` (untimed) and ``run`` (timed).
+
+Phases (the ``phase`` axis):
+  inference   eval mode, inference_mode: logits = model(tokens)
+  forward     train mode, autograd on: loss = loss_fn(model(tokens))
+  backward    loss.backward() alone; setup runs the (untimed) forward first
+  train_step  zero_grad + forward + backward + Adam step
+
+Inputs are random token ids generated on the device once, outside the timed region.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# The attention axis: name -> torch SDPBackend member name ("default" = PyTorch's choice).
+ATTENTION_BACKENDS = {
+    "default": None,
+    "math": "MATH",
+    "flash": "FLASH_ATTENTION",
+    "efficient": "EFFICIENT_ATTENTION",
+    "cudnn": "CUDNN_ATTENTION",
+}
+
+# Forward-FLOP multipliers: backward costs ~2x forward (grads w.r.t. inputs and
+# weights), a train step ~3x (the optimizer's elementwise work is negligible).
+PHASE_FLOP_FACTOR = {"inference": 1, "forward": 1, "backward": 2, "train_step": 3}
+
+
+def attention_context(attention: str):
+    """Context manager that forces the SDPA backend, or does nothing for "default"."""
+    member = ATTENTION_BACKENDS[attention]
+    if member is None:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(getattr(SDPBackend, member))
+
+
+def default_loss(model: nn.Module, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy for logits (B, n, V); a user model may define .loss()."""
+    if hasattr(model, "loss"):
+        return model.loss(out, targets)
+    if out.dim() == 3 and out.shape[:2] == targets.shape:
+        return F.cross_entropy(out.flatten(0, 1).float(), targets.flatten())
+    return out.float().square().mean()
+
+
+@dataclass
+class Step:
+    """``run`` is what the timer times; ``setup`` runs before each call, untimed.
+
+    ``needs_setup`` tells the sampler that calls cannot be batched into blocks."""
+
+    run: Callable[[], object]
+    setup: Callable[[], object]
+    needs_setup: bool
+
+
+def _noop() -> None:
+    return None
+
+
+def make_inputs(model: nn.Module, batch_size: int, seq_len: int, device: str,
+                seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random token ids (B, n) and next-token targets (B, n), generated on the device."""
+    vocab = getattr(getattr(model, "cfg", None), "vocab", None) or getattr(model, "vocab", 256)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    tokens = torch.randint(0, vocab, (batch_size, seq_len), device=device, generator=gen)
+    targets = torch.randint(0, vocab, (batch_size, seq_len), device=device, generator=gen)
+    return tokens, targets
+
+
+def make_step(model: nn.Module, phase: str, batch_size: int, seq_len: int, device: str,
+              attention: str = "default") -> Step:
+    """Build the callables for one phase of ``model`` on fresh inputs."""
+    tokens, targets = make_inputs(model, batch_size, seq_len, device)
+    ctx = lambda: attention_context(attention)  # noqa: E731 - a fresh context per call
+
+    if phase == "inference":
+        model.eval()
+
+        def run():
+            with torch.inference_mode(), ctx():
+                return model(tokens)
+
+        return Step(run, _noop, needs_setup=False)
+
+    model.train()
+
+    def loss():
+        with ctx():
+            return default_loss(model, model(tokens), targets)
+
+    if phase == "forward":
+        return Step(loss, _noop, needs_setup=False)
+
+    if phase == "backward":
+        state = {}
+
+        def setup():
+            model.zero_grad(set_to_none=True)
+            state["loss"] = loss()
+
+        def run():
+            with ctx():
+                state.pop("loss").backward()
+
+        return Step(run, setup, needs_setup=True)
+
+    if phase == "train_step":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+        def run():
+            opt.zero_grad(set_to_none=True)
+            loss().backward()
+            opt.step()
+
+        return Step(run, _noop, needs_setup=False)
+
+    raise ValueError(f"unknown phase {phase!r}")

@@ -1,0 +1,119 @@
+"""`python -m profiler sweep`: load spec -> expand grid -> run -> save -> report."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from profiler import grid, store
+from profiler import spec as specs
+from profiler.errors import UsageError
+from profiler.runner import RunSummary, run_points
+from profiler.worker import Worker
+
+WORKER_LOG = "worker.log"  # the measuring processes' stdout/stderr (torch warnings, crashes)
+
+
+def choose_spec(args) -> specs.SweepSpec:
+    """The spec to run: the preset/file given, or on --resume the run's own sweep.toml."""
+    saved = Path(args.out) / store.SWEEP_FILE if args.out else None
+    if args.resume:
+        if not args.out:
+            raise UsageError("--resume needs --out RUN_DIR (the run to continue)")
+        if not saved.is_file():
+            raise UsageError(f"{args.out}: nothing to resume (no {store.SWEEP_FILE})")
+        spec = specs.load_spec(str(saved))
+        if args.spec is not None:
+            asked = specs.load_spec(args.spec)
+            if args.device:
+                asked = specs.with_devices(asked, args.device)
+            asked = specs.resolve_devices(asked)
+            if specs.to_toml(asked) != specs.to_toml(spec):
+                raise UsageError(f"{args.spec}: differs from the spec of the run in {saved}; "
+                                 "resume without a spec to continue that run")
+        return specs.resolve_devices(spec)
+    spec = specs.load_spec(args.spec or "default")
+    if args.device:
+        spec = specs.with_devices(spec, args.device)
+    return specs.resolve_devices(spec)
+
+
+def choose_run_dir(args, spec: specs.SweepSpec) -> Path:
+    if args.out:
+        run_dir = Path(args.out)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UsageError(f"--out {run_dir}: exists and is not a directory")
+        if not args.resume and (run_dir / store.RESULTS_FILE).exists():
+            raise UsageError(f"--out {run_dir}: already holds results; pass --resume to "
+                             "continue that run, or choose another directory")
+        return run_dir
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("reports") / f"{spec.name}-{stamp}"
+
+
+def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
+              progress: bool = True) -> RunSummary:
+    """Measure the grid of ``spec`` into ``run_dir`` (locked while it runs)."""
+    points = grid.expand(spec)
+    with store.RunStore(run_dir) as out:
+        done_rows = store.load_results(run_dir) if resume and \
+            (run_dir / store.RESULTS_FILE).exists() else []
+        (run_dir / store.SWEEP_FILE).write_text(specs.to_toml(spec), encoding="utf-8")
+        from profiler.envinfo import collect_env
+
+        env = collect_env()
+        env_path = run_dir / store.ENV_FILE
+        if resume and env_path.exists():  # keep the first session's env, add this one
+            first = json.loads(env_path.read_text())
+            env = dict(first, resumed=[*first.get("resumed", []), env])
+        env_path.write_text(json.dumps(env, indent=2), encoding="utf-8")
+        run_id = run_dir.name
+        todo = sum(p.point_id not in {r["point_id"] for r in done_rows} for p in points)
+        worker = Worker(log_path=str(run_dir / WORKER_LOG))
+        if progress:
+            from profiler.progress import SweepProgress
+
+            with SweepProgress(total=todo, title=f"sweep {spec.name}") as bar:
+                summary = run_points(spec, points, done_rows, out.append, run_id,
+                                     on_start=bar.start, on_done=bar.done,
+                                     worker=worker)
+        else:
+            summary = run_points(spec, points, done_rows, out.append, run_id, worker=worker)
+        store.write_csv(run_dir, store.load_results(run_dir))
+    return summary
+
+
+def run_sweep_command(args) -> int:
+    spec = choose_spec(args)
+    run_dir = choose_run_dir(args, spec)
+    t0 = time.perf_counter()
+    progress = not args.quiet and sys.stderr.isatty()
+    summary = run_sweep(spec, run_dir, resume=args.resume, progress=progress)
+    report_paths = []
+    if not args.no_report and not summary.interrupted:
+        from profiler.report import render_report
+
+        report_paths = render_report(run_dir, ("html", "md"))
+    print_summary(spec, run_dir, summary, time.perf_counter() - t0, report_paths)
+    return 130 if summary.interrupted else 0
+
+
+def print_summary(spec, run_dir: Path, summary: RunSummary, total_s: float,
+                  report_paths) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=False)
+    counts = ", ".join(f"{summary.counts.get(s, 0)} {s}" for s in
+                       ("ok", "oom", "timeout", "crashed", "error", "skipped")
+                       if summary.counts.get(s) or s == "ok")
+    console.print(f"[bold]sweep {spec.name}[/bold]: {counts}"
+                  + (f", {summary.not_run} not run (--resume continues)"
+                     if summary.not_run else ""))
+    console.print(f"time {total_s:.1f} s; measurement efficiency "
+                  f"{summary.efficiency:.0%} (time inside timed samples / sweep wall time)")
+    console.print(f"results: {run_dir / store.RESULTS_FILE}")
+    for path in report_paths:
+        console.print(f"report:  {path}")

@@ -1,0 +1,138 @@
+"""Isolation: points run in a worker process, restarted when it dies or hangs.
+
+A segfault or abort kills only the worker (status "crashed"); a point still
+running after its timeout is killed ("timeout"); the sweep goes on in a new worker.
+The worker is started with "spawn": a fresh interpreter, safe with CUDA and
+OpenMP thread pools (fork after either is not).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict
+
+from profiler.records import Point
+from profiler.timing import TimingConfig
+
+STARTUP_TIMEOUT_S = 120.0  # importing torch (and creating a CUDA context) can be slow
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: have the kernel kill this worker when the sweep dies (even by SIGKILL),
+    so an orphan never goes on burning the cores of the next measurement."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # not Linux: the worker exits at its next recv/send instead
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
+    # Ctrl-C is the parent's to handle; it stops us cleanly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if log_path:
+        # torch/kineto write warnings straight to fds 1 and 2; keep them out of the
+        # progress display but on disk, next to the results, for when a point fails.
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)  # user factories 'pkg.mod:fn' import as from the sweep's cwd
+    from profiler.measure import measure_point
+
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return  # parent gone
+        if task is None:
+            return
+        row = measure_point(Point(**task["point"]), task["model_section"],
+                            TimingConfig(**task["timing"]), task["max_time_s"], task["run_id"])
+        try:
+            conn.send(row)
+        except (BrokenPipeError, OSError):
+            return
+
+
+class Worker:
+    """A measuring process; ``measure`` returns (outcome, row_or_detail)."""
+
+    def __init__(self, log_path: str | None = None):
+        self.log_path = log_path
+        self._ctx = mp.get_context("spawn")
+        self._proc = None
+        self._conn = None
+        self.pid = None
+
+    def _start(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_worker_main, daemon=True, name="profiler-worker",
+                                       args=(child, os.getcwd(), self.log_path, os.getpid()))
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        if not parent.poll(STARTUP_TIMEOUT_S):
+            self.stop()
+            raise RuntimeError("measuring worker did not start")
+        _, self.pid = parent.recv()
+
+    def measure(self, point: Point, model_section: dict, timing: TimingConfig,
+                max_time_s: float, timeout_s: float, run_id: str) -> tuple[str, object]:
+        """("ok", row) | ("timeout", seconds) | ("crashed", exit description)."""
+        if self._proc is None or not self._proc.is_alive():
+            self._start()
+        task = dict(point=asdict(point), model_section=model_section, timing=asdict(timing),
+                    max_time_s=max_time_s, run_id=run_id)
+        self._conn.send(task)
+        t0 = time.monotonic()
+        try:
+            ready = self._conn.poll(timeout_s)
+            if ready:
+                return "ok", self._conn.recv()
+        except (EOFError, OSError):
+            pass
+        if self._proc.is_alive() and time.monotonic() - t0 >= timeout_s:
+            self.stop()
+            return "timeout", timeout_s
+        self._proc.join(5)
+        code = self._proc.exitcode
+        self._proc, self._conn = None, None
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return "crashed", f"worker killed by {name}"
+        return "crashed", f"worker exited with status {code}"
+
+    def stop(self) -> None:
+        """Kill the worker (a hung point cannot be interrupted politely)."""
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join(10)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc, self._conn = None, None
+
+    def close(self) -> None:
+        """Ask the worker to exit, then make sure it did."""
+        if self._proc is not None and self._proc.is_alive():
+            try:
+                self._conn.send(None)
+                self._proc.join(5)
+            except (BrokenPipeError, OSError):
+                pass
+        self.stop()

@@ -1,0 +1,59 @@
+"""Deliberately failing models for the runner's failure paths (used via factory paths).
+
+Each takes token ids (B, n) and fails once n reaches ``at``: OOM, a hang, or a
+process-killing abort. Below ``at`` they are a tiny real model."""
+
+import os
+import time
+
+import torch
+from torch import nn
+
+
+class _Failing(nn.Module):
+    family = "custom"
+
+    def __init__(self, at: int, how: str):
+        super().__init__()
+        self.at, self.how = at, how
+        self.embed = nn.Embedding(16, 8)
+        self.vocab = 16
+
+    def forward(self, tokens):
+        if tokens.shape[1] >= self.at:
+            if self.how == "oom":
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 64.00 GiB")
+            if self.how == "cpu_oom":
+                raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to "
+                                   "allocate 68719476736 bytes.")
+            if self.how == "hang":
+                time.sleep(3600)
+            if self.how == "crash":
+                os.abort()
+            if self.how == "error":
+                raise ValueError("this model is broken on purpose")
+        return self.embed(tokens)
+
+
+def oom(at: int = 64):
+    return _Failing(at, "oom")
+
+
+def cpu_oom(at: int = 64):
+    return _Failing(at, "cpu_oom")
+
+
+def hang(at: int = 64):
+    return _Failing(at, "hang")
+
+
+def crash(at: int = 64):
+    return _Failing(at, "crash")
+
+
+def broken(at: int = 64):
+    return _Failing(at, "error")
+
+
+def not_a_module():
+    return 42

@@ -1,0 +1,130 @@
+"""End-to-end: real sweeps of small real models through the CLI and worker processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.utils.benchmark as tbench
+
+from profiler.cli import main
+from profiler.models import build_model
+from profiler.records import RESULT_FIELDS
+from profiler.spec import load_spec
+from profiler.steps import make_step
+from profiler.store import RunStore, load_results
+from profiler.timing import CpuTimer, TimingConfig, sample
+
+REQUIRED = ("model family params seq_len batch_size device dtype threads phase status "
+            "latency_s latency_iqr_s latency_samples_s tokens_per_s peak_memory_bytes flops "
+            "error").split()
+
+
+@pytest.mark.slow
+def test_smoke_sweep_writes_the_run_directory(tmp_path, in_repo):
+    out = tmp_path / "run"
+    assert main(["sweep", "smoke", "--out", str(out), "--no-report", "--quiet"]) == 0
+    rows = load_results(out)
+    spec = load_spec("smoke")
+    n_points = 1
+    for values in spec.grid.values():
+        n_points *= len(values)
+    assert len(rows) == n_points and len({r["point_id"] for r in rows}) == n_points
+    for r in rows:
+        assert set(REQUIRED) <= set(r) and set(r) == set(RESULT_FIELDS)
+        assert r["status"] == "ok", r["error"]
+        samples = r["latency_samples_s"]
+        assert len(samples) == r["samples"] >= 3
+        assert r["latency_s"] == sorted(samples)[len(samples) // 2] or len(samples) % 2 == 0
+        assert r["tokens_per_s"] == pytest.approx(r["batch_size"] * r["seq_len"] / r["latency_s"])
+        assert r["flops"] > 0 and r["params"] > 0 and r["peak_memory_bytes"] > 0
+        assert r["threads"] == 1 and r["timer"] == "perf_counter_ns"
+        assert r["kernel"] in ("onednn", "native", "sdpa-flash-cpu")
+    for name in ("sweep.toml", "env.json", "results.csv"):
+        assert (out / name).is_file()
+    env = json.loads((out / "env.json").read_text())
+    assert env["torch"] == torch.__version__
+
+
+def test_latency_agrees_with_torch_utils_benchmark():
+    """Same callable, same threads, same process: within 10% of blocked_autorange."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = build_model("transformer", {"d_model": 64, "layers": 2})
+    step = make_step(model, "inference", 2, 256, "cpu")
+    ours = sample(step.run, step.setup, False, CpuTimer(),
+                  TimingConfig(min_time_s=0.5, max_time_s=2.0))
+    theirs = tbench.Timer("run()", globals={"run": step.run}, num_threads=1) \
+        .blocked_autorange(min_run_time=0.5)
+    from profiler.stats import summarize
+
+    ratio = summarize(ours.per_call_s).median / theirs.median
+    assert 0.9 < ratio < 1.1, ratio
+
+
+KILL_SPEC = """
+name = "killme"
+[grid]
+model = ["lstm", "transformer"]
+seq_len = [8, 16, 32, 48, 64, 96]
+phase = ["inference", "forward"]
+[models.lstm]
+hidden = 16
+layers = 1
+[models.transformer]
+d_model = 16
+heads = 2
+layers = 1
+ff = 32
+[timing]
+warmup_s = 0.0
+min_time_s = 0.05
+max_time_s = 0.1
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_records_every_point_once(tmp_path):
+    spec_path = tmp_path / "kill.toml"
+    spec_path.write_text(KILL_SPEC)
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "profiler", "sweep", str(spec_path),
+                             "--out", str(out), "--no-report", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = out / "results.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if results.exists() and results.read_text().count("\n") >= 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = load_results(out)
+    assert 5 <= len(before) < 24, "the kill should land mid-sweep"
+    # simulate a kill in the middle of a write: a last line without its newline
+    with open(results, "a") as f:
+        f.write('{"point_id": "cut sho')
+    assert main(["sweep", "--resume", "--out", str(out), "--no-report", "--quiet"]) == 0
+    rows = load_results(out)
+    ids = [r["point_id"] for r in rows]
+    assert len(ids) == 24 and len(set(ids)) == 24
+    assert [r["point_id"] for r in rows[: len(before)]] == [r["point_id"] for r in before]
+    assert all(r["status"] == "ok" for r in rows)
+    # nothing left to do: a second resume measures nothing and writes nothing
+    assert main(["sweep", "--resume", "--out", str(out), "--no-report", "--quiet"]) == 0
+    assert len(load_results(out)) == 24
+
+
+def test_second_sweep_on_same_run_dir_refuses(tmp_path, capsys, in_repo):
+    out = tmp_path / "run"
+    with RunStore(out):
+        (out / "sweep.toml").write_text(load_spec("smoke").source and
+                                        (in_repo / "sweeps/smoke.toml").read_text())
+        code = main(["sweep", "--resume", "--out", str(out), "--no-report", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"another sweep (pid {os.getpid()}) is writing this run directory" in err
