@@ -1,0 +1,163 @@
+"""The report rendered from the saved synthetic run in tests/data/run_small (no measuring).
+
+tests/data/make_run.py writes that directory; its latencies follow known laws,
+so the findings the report states can be checked against them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from profiler.cli import main
+from profiler.errors import UsageError
+from profiler.report import render_report
+
+DATA = Path(__file__).parent / "data"
+RUN = DATA / "run_small"
+FIGURES = {"latency_vs_seq_len", "throughput_vs_batch", "memory_vs_seq_len", "quadratic_share",
+           "status_map", "thread_speedup"}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("report") / "run_small"
+    shutil.copytree(RUN, run)
+    written = render_report(run)
+    assert {p.name for p in written} >= {"report.html", "report.md"}
+    return run
+
+
+def test_saved_run_matches_its_generator(tmp_path):
+    sys.path.insert(0, str(DATA))
+    try:
+        import make_run
+    finally:
+        sys.path.remove(str(DATA))
+    out = make_run.write_run(tmp_path / "run")
+    for name in ("results.jsonl", "env.json", "sweep.toml"):
+        assert (out / name).read_bytes() == (RUN / name).read_bytes(), name
+
+
+def test_every_figure_exists_and_is_referenced(rendered):
+    pngs = {p.stem: p for p in (rendered / "figures").glob("*.png")}
+    assert set(pngs) == FIGURES
+    md = (rendered / "report.md").read_text()
+    html = (rendered / "report.html").read_text()
+    for name, path in pngs.items():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"](figures/{name}.png)" in md
+    assert html.count("<img ") == len(pngs)
+
+
+def test_every_html_image_is_embedded(rendered):
+    html = (rendered / "report.html").read_text()
+    srcs = re.findall(r'<img [^>]*src="([^"]*)"', html)
+    assert len(srcs) == len(FIGURES)
+    embedded = set()
+    for src in srcs:
+        assert src.startswith("data:image/png;base64,")
+        embedded.add(base64.b64decode(src.split(",", 1)[1]))
+    # each is byte for byte one of the PNG files, none twice
+    assert embedded == {p.read_bytes() for p in (rendered / "figures").glob("*.png")}
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing to fetch: opens offline
+
+
+def test_markdown_links_resolve(rendered):
+    md = (rendered / "report.md").read_text()
+    links = re.findall(r"\]\(([^)\s]+)\)", md)
+    assert len(links) >= len(FIGURES)
+    for link in links:
+        assert not link.startswith(("/", "http")), link
+        assert (rendered / link).is_file(), link
+
+
+def test_report_states_the_planted_findings(rendered):
+    md = (rendered / "report.md").read_text()
+    # batch 8 inference, 2 threads: LSTM linear, Transformer quadratic at large n, crossing
+    line = next(s for s in md.splitlines() if s.startswith("- On cpu, batch 8, inference"))
+    lstm = float(re.search(r"lstm latency grows as n\^([\d.]+)", line).group(1))
+    trf = float(re.search(r"transformer as n\^[\d.]+ \(95% [^)]*\) over n = 32–2048 and "
+                          r"n\^([\d.]+)", line).group(1))
+    assert 0.85 <= lstm <= 1.15 and trf >= 1.4
+    cross = float(re.search(r"transformer becomes slower than lstm at n ≈ (\d+)", line).group(1))
+    assert 300 <= cross <= 500  # the laws of make_run.py cross near 420
+    assert "fits O(n) best" in md and "fits O(n²) best" in md
+    assert "Sequential floor: lstm at batch 1" in md
+
+
+def test_report_says_what_is_missing_and_what_is_noisy(rendered):
+    md = (rendered / "report.md").read_text()
+    assert "112 points: 107 ok, 2 oom, 1 skipped, 1 timeout, 1 never recorded" in md
+    missing = md.split("## What is missing")[1].split("## Noisy points")[0]
+    for status in ("oom", "timeout", "skipped"):
+        assert f"| {status} |" in missing
+    assert "| lstm | 2048 | 8 | cpu | float32 | 2 | train_step |" in missing
+    frontiers = md.split("## Frontiers")[1].split("## What is missing")[0]
+    assert "| 1024 | 2048 | oom: RuntimeError" in frontiers
+    assert "| 1024 | 2048 | missing" in frontiers
+    noisy = md.split("## Noisy points")[1].split("## All results")[0]
+    assert re.search(r"\| lstm \| inference \| cpu \| 1 \| 2 \| 32 \|", noisy)
+
+
+def test_html_folds_the_full_table_without_raw_samples(rendered):
+    html = (rendered / "report.html").read_text()
+    details = html.split("<h2>All results</h2>")[1]
+    assert details.lstrip().startswith("<details><summary>Every record (111 rows")
+    assert details.count("<tr>") == 112  # header + 111 records
+    samples = json.loads((RUN / "results.jsonl").read_text().splitlines()[0])["latency_samples_s"]
+    assert "latency_samples_s" not in html and repr(samples[0]) not in html
+    assert "env.json" in html and "torch" in html and "perf_counter_ns" in html
+
+
+def _write_run(run: Path, rows: list[dict]) -> None:
+    run.mkdir(parents=True)
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _rows(keep) -> list[dict]:
+    rows = [json.loads(line) for line in (RUN / "results.jsonl").read_text().splitlines()[:-1]]
+    return [r for r in rows if keep(r)]
+
+
+def test_partial_run_without_env_or_spec_renders(tmp_path):
+    run = tmp_path / "partial"
+    _write_run(run, _rows(lambda r: r["threads"] == 2 and r["batch_size"] == 8
+                          and r["phase"] == "train_step"))
+    render_report(run, formats=("md",))
+    md = (run / "report.md").read_text()
+    assert "env.json is missing" in md
+    assert "13 points: 12 ok, 1 oom." in md and "This run is partial" in md
+    assert "Only one batch size ran." in md and "Only one thread count ran." in md
+    assert not (run / "report.html").exists()
+    figures = {p.stem for p in (run / "figures").glob("*.png")}
+    assert figures == FIGURES - {"throughput_vs_batch", "thread_speedup"}
+    for link in re.findall(r"\]\(([^)\s]+)\)", md):
+        assert (run / link).is_file()
+
+
+def test_run_where_nothing_ran_renders(tmp_path):
+    run = tmp_path / "failed"
+    _write_run(run, _rows(lambda r: r["status"] != "ok"))
+    render_report(run)
+    md = (run / "report.md").read_text()
+    assert "No point ran successfully" in md and "4 points: 2 oom" in md
+    assert [p.stem for p in (run / "figures").glob("*.png")] == ["status_map"]
+
+
+def test_bad_run_dir_is_one_clear_line(tmp_path, capsys):
+    with pytest.raises(UsageError, match="no such run directory"):
+        render_report(tmp_path / "nope")
+    with pytest.raises(UsageError, match="not a run directory"):
+        render_report(tmp_path)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a run directory (no results.jsonl)" in err
+    assert main(["report", str(RUN), "--format", "pdf"]) == 2
+    assert "unknown report format ['pdf']" in capsys.readouterr().err
