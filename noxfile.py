@@ -34,3 +34,17 @@ def lint(session: nox.Session) -> None:
     """Lint with ruff."""
     session.install("ruff")
     session.run("ruff", "check", "profiler", "tests", "noxfile.py")
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Render the saved test run's report and check it offline in headless Chromium."""
+    import shutil  # local: only this session copies files
+
+    _install(session)
+    run = os.path.join(session.create_tmp(), "run_small")
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree("tests/data/run_small", run)
+    session.run("python", "-m", "profiler", "report", run)
+    session.run("python", "tests/browser_check.py", os.path.join(run, "report.html"),
+                "--self-test")
