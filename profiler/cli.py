@@ -38,6 +38,10 @@ def _add_sweep(sub) -> None:
                         "again")
     p.add_argument("--device", action="append", metavar="DEV", default=None,
                    help="replace the grid's device axis (repeatable): cpu, cuda, cuda:1, auto")
+    p.add_argument("--profile", choices=("ends", "all", "none"), default=None,
+                   help="which points get a torch.profiler trace in RUN_DIR/traces/ (default: "
+                        "the file's [profile].points, else 'ends': smallest and largest seq_len "
+                        "per model and device)")
     p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_sweep)

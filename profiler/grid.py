@@ -8,6 +8,12 @@ from profiler.records import PHASES, Point
 from profiler.spec import SweepSpec
 
 
+def is_recurrent(spec: SweepSpec, model: str) -> bool:
+    """A built-in LSTM/GRU (or a variant of one), known without building it."""
+    section = spec.models.get(model, {})
+    return "factory" not in section and section.get("base", model) in ("lstm", "gru")
+
+
 def expand(spec: SweepSpec) -> list[Point]:
     """Every point of the grid (the product of its axes), smallest work first.
 
@@ -16,6 +22,8 @@ def expand(spec: SweepSpec) -> list[Point]:
     axes = list(spec.grid)
     points = [Point(**dict(zip(axes, values, strict=True)))
               for values in itertools.product(*(spec.grid[a] for a in axes))]
+    # the attention axis means nothing to a recurrent model: keep only its default
+    points = [p for p in points if p.attention == "default" or not is_recurrent(spec, p.model)]
     order = {name: i for i, name in enumerate(spec.grid["model"])}
     return sorted(points, key=lambda p: (p.tokens, p.seq_len, p.device, p.dtype, p.threads,
                                          order[p.model], PHASES.index(p.phase), p.attention))

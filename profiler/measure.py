@@ -96,7 +96,7 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
             flops=flops, flops_per_s=flops / st.median if flops else None,
             peak_memory_bytes=mem.peak_bytes, peak_memory_reserved_bytes=mem.reserved_bytes,
             memory_source=mem.source, nvml_used_bytes=nvml_bytes,
-            timer=timer.name, measured_s=samples.measured_s,
+            timer=timer.name, measured_s=samples.measured_s, ops=mem.ops,
             point_wall_s=time.perf_counter() - t_point,
             **kernels.detect_kernels(mem.op_names),
         )
@@ -111,3 +111,21 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
         del model
         if point.device.startswith("cuda") and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def trace_point(point: Point, model_section: dict, path: str, wait: int, warmup: int,
+                active: int) -> dict:
+    """Export a Chrome/Perfetto trace of ``point`` (untimed) and return its op table."""
+    from pathlib import Path
+
+    from profiler.opprofile import trace
+
+    torch.set_num_threads(point.threads)
+    torch.manual_seed(0)
+    model = build_model(point.model, model_section, point.device, TORCH_DTYPES[point.dtype])
+    step = make_step(model, point.phase, point.batch_size, point.seq_len, point.device,
+                     point.attention)
+    t0 = time.perf_counter()
+    ops = trace(step.run, step.setup, point.device, Path(path), wait, warmup, active)
+    return {"point_id": point.point_id, "file": Path(path).name, "active_steps": active,
+            "ops": ops, "wall_s": time.perf_counter() - t0}

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import profile
+
+from profiler.opprofile import activities, op_table
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class MemoryResult:
     reserved_bytes: int | None  # CUDA allocator cache above the baseline (None on CPU)
     source: str  # how it was measured
     op_names: frozenset[str]  # every operator the profiled pass saw
+    ops: list[dict]  # self time per (operator, category) of that pass (opprofile.op_table)
 
 
 def peak_from_allocations(events: list[tuple[int, int]]) -> int:
@@ -35,13 +38,13 @@ def peak_from_allocations(events: list[tuple[int, int]]) -> int:
     return peak
 
 
-def profiled_pass(run: Callable[[], object], setup: Callable[[], object],
-                  with_memory: bool) -> tuple[int | None, frozenset[str]]:
-    """Run setup+run once under torch.profiler (CPU activity): allocation peak, op names.
+def profiled_pass(run: Callable[[], object], setup: Callable[[], object], with_memory: bool,
+                  device: str = "cpu") -> tuple[int | None, frozenset[str], list[dict]]:
+    """Run setup+run once under torch.profiler: CPU allocation peak, op names, op table.
 
     setup is profiled too: for the backward phase the forward's activations are
-    what the backward needs, so they belong in its peak."""
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=with_memory) as prof:
+    what the backward needs, so they belong in its peak (and its ops are listed)."""
+    with profile(activities=activities(device), profile_memory=with_memory) as prof:
         setup()
         run()
     allocations, names = [], set()
@@ -55,16 +58,16 @@ def profiled_pass(run: Callable[[], object], setup: Callable[[], object],
         else:
             names.add(name)
     peak = peak_from_allocations(allocations) if with_memory else None
-    return peak, frozenset(names)
+    return peak, frozenset(names), op_table(prof)
 
 
 def measure_memory(run: Callable[[], object], setup: Callable[[], object],
                    device: str) -> MemoryResult:
     """Peak memory of one call and the ops that ran; never used for timing."""
     if not device.startswith("cuda"):
-        peak, names = profiled_pass(run, setup, with_memory=True)
-        return MemoryResult(peak, None, "torch.profiler allocations (cpu)", names)
-    _, names = profiled_pass(run, setup, with_memory=False)
+        peak, names, ops = profiled_pass(run, setup, with_memory=True)
+        return MemoryResult(peak, None, "torch.profiler allocations (cpu)", names, ops)
+    _, names, ops = profiled_pass(run, setup, with_memory=False, device=device)
     dev = torch.device(device)
     torch.cuda.synchronize(dev)
     torch.cuda.reset_peak_memory_stats(dev)
@@ -75,4 +78,4 @@ def measure_memory(run: Callable[[], object], setup: Callable[[], object],
     torch.cuda.synchronize(dev)
     peak = torch.cuda.max_memory_allocated(dev) - base_alloc
     reserved = torch.cuda.max_memory_reserved(dev) - base_reserved
-    return MemoryResult(peak, max(reserved, 0), "cuda caching allocator", names)
+    return MemoryResult(peak, max(reserved, 0), "cuda caching allocator", names, ops)

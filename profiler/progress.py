@@ -26,6 +26,10 @@ class SweepProgress:
     def start(self, point: Point) -> None:
         self._progress.update(self._task, description=point.label())
 
+    def note(self, text: str) -> None:
+        """Say what runs besides the points (peak FLOP/s reference, traces)."""
+        self._progress.update(self._task, description=text)
+
     def done(self, row: dict) -> None:
         if row["status"] not in ("ok", "skipped"):
             self.failures += 1

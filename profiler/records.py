@@ -81,6 +81,9 @@ RESULT_FIELDS = (
     "peak_memory_bytes", "peak_memory_reserved_bytes", "memory_source", "nvml_used_bytes",
     # what ran
     "kernel", "recurrent_kernel", "attention_kernel", "timer",
+    # self time per operator of the untimed profiled pass: [{name, category, calls,
+    # self_cpu_s, self_device_s}] (opprofile.py); shares only, never latency
+    "ops",
     # bookkeeping
     "measured_s", "point_wall_s", "host", "timestamp",
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from profiler.records import Point, result_row
 from profiler.spec import SweepSpec
@@ -81,6 +81,7 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
     for row in done_rows:  # resume: rebuild what the runner knew
         done.add(row["point_id"])
         _learn(curves, row)
+    own_worker = worker is None
     worker = worker or Worker()
     budget = spec.budget
     try:
@@ -117,9 +118,79 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
         summary.interrupted = True
         summary.not_run = sum(p.point_id not in done for p in points)
     finally:
-        worker.close()
+        if own_worker:
+            worker.close()
         summary.wall_s = time.perf_counter() - t0
     return summary
+
+
+def measure_peaks(spec: SweepSpec, worker: Worker, known: list[dict]) -> list[dict]:
+    """Peak matmul FLOP/s per (device, dtype, threads) of the grid, measured once each
+    (``known``: already measured, e.g. before a resume)."""
+    have = {(p["device"], p["dtype"], p["threads"]) for p in known}
+    peaks = list(known)
+    for device in spec.grid["device"]:
+        for dtype in spec.grid["dtype"]:
+            # on CUDA the CPU thread count does not change the matmul: measure once
+            threads = spec.grid["threads"] if device == "cpu" else spec.grid["threads"][:1]
+            for t in threads:
+                if (device, dtype, t) in have:
+                    continue
+                outcome, reply = worker.call({"kind": "peak", "args": {
+                    "device": device, "dtype": dtype, "threads": t}}, spec.budget.timeout_seconds)
+                if outcome == "ok":
+                    peaks.append(reply if "error" not in reply else
+                                 {"device": device, "dtype": dtype, "threads": t, **reply})
+                else:
+                    peaks.append({"device": device, "dtype": dtype, "threads": t,
+                                  "error": f"{outcome}: {reply}"})
+    return peaks
+
+
+def trace_targets(spec: SweepSpec, rows: list[dict]) -> list[Point]:
+    """Points to trace: per (model, device, phase), the smallest and largest seq_len that
+    ran ok, at the largest batch ("ends"); every ok point ("all"); none ("none")."""
+    from profiler.records import point_of
+
+    ok = [point_of(r) for r in rows if r["status"] == "ok"]
+    if spec.profile.points == "none":
+        return []
+    if spec.profile.points == "all":
+        return sorted(ok, key=lambda p: (p.tokens, p.seq_len))
+    groups: dict[tuple, list[Point]] = {}
+    for p in ok:
+        groups.setdefault((p.model, p.device, p.phase), []).append(p)
+    targets = []
+    for points in groups.values():
+        batch = max(p.batch_size for p in points)
+        first = [p for p in points if p.batch_size == batch and p.dtype == points[0].dtype
+                 and p.threads == points[0].threads and p.attention == points[0].attention]
+        first.sort(key=lambda p: p.seq_len)
+        targets += [first[0]] + ([first[-1]] if len(first) > 1 else [])
+    return sorted(targets, key=lambda p: (p.tokens, p.seq_len))
+
+
+def run_traces(spec: SweepSpec, targets: list[Point], worker: Worker, traces_dir,
+               done_ids: set[str], write: Callable[[dict], None],
+               on_start: Callable[[Point], None] = lambda p: None) -> int:
+    """Trace each target not yet traced; one index row per trace goes to ``write``."""
+    count = 0
+    for point in targets:
+        if point.point_id in done_ids:
+            continue
+        on_start(point)
+        path = str(traces_dir / f"{point.slug()}.json")
+        p = spec.profile
+        outcome, reply = worker.call({
+            "kind": "trace", "point": asdict(point),
+            "model_section": spec.models.get(point.model, {}),
+            "args": {"path": path, "wait": p.wait, "warmup": p.warmup, "active": p.active}},
+            spec.budget.timeout_seconds)
+        if outcome != "ok":
+            reply = {"error": f"{outcome}: {reply}"}
+        write({**asdict(point), "point_id": point.point_id, **reply})
+        count += 1
+    return count
 
 
 def _learn(curves: dict[tuple, Curve], row: dict) -> None:

@@ -48,12 +48,27 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class ProfileConfig:
+    """Which points get a torch.profiler trace (the [profile] section); untimed."""
+
+    points: str = "ends"  # "ends": smallest and largest seq_len that ran per model/device;
+    #                        "all": every ok point; "none"
+    wait: int = 1  # torch.profiler.schedule: steps skipped, ...
+    warmup: int = 1  # ... profiled but discarded, ...
+    active: int = 2  # ... and recorded into the trace
+
+
+PROFILE_POINTS = ("ends", "all", "none")
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     name: str
     grid: dict[str, tuple]  # axis -> values, in the order given
     models: dict[str, dict]  # model name -> its [models.NAME] section
     budget: Budget = field(default_factory=Budget)
     timing: TimingConfig = field(default_factory=TimingConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
     description: str = ""
     source: str = "<memory>"  # where the spec came from, for messages
 
@@ -173,13 +188,17 @@ def _section(source: str, name: str, raw, cls):
     types = {f.name: type(f.default) for f in dataclasses.fields(cls)}
     _check_keys(source, f"[{name}].", raw, types)
     for k, v in raw.items():
-        if not _is(v, types[k]) or v < 0:
+        if types[k] is str:
+            if not isinstance(v, str):
+                raise _err(source, f"[{name}].{k}", "a string", v)
+        elif not _is(v, types[k]) or v < 0:
             raise _err(source, f"[{name}].{k}", f"a non-negative {types[k].__name__}", v)
     return cls(**raw)
 
 
 def validate(data: dict, source: str) -> SweepSpec:
-    _check_keys(source, "", data, ["name", "description", "grid", "models", "budget", "timing"])
+    _check_keys(source, "", data, ["name", "description", "grid", "models", "budget", "timing",
+                                   "profile"])
     stem = Path(source).stem
     name = data.get("name", stem if re.fullmatch(r"[A-Za-z0-9_.-]+", stem) else "sweep")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
@@ -207,17 +226,30 @@ def validate(data: dict, source: str) -> SweepSpec:
                              f"{', '.join(known)} (or add a [models.{m}] section)")
     budget = _section(source, "budget", data.get("budget"), Budget)
     timing = _section(source, "timing", data.get("timing"), TimingConfig)
+    profile = _section(source, "profile", data.get("profile"), ProfileConfig)
+    if profile.points not in PROFILE_POINTS:
+        raise _err(source, "[profile].points", f"one of {', '.join(PROFILE_POINTS)}",
+                   profile.points)
+    if profile.active < 1:
+        raise _err(source, "[profile].active", "at least 1", profile.active)
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _err(source, "description", "a string", description)
     return SweepSpec(name=name, grid=grid, models=models, budget=budget, timing=timing,
-                     description=description, source=source)
+                     profile=profile, description=description, source=source)
 
 
 def with_devices(spec: SweepSpec, devices: list[str]) -> SweepSpec:
     """The spec with its device axis replaced (--device)."""
     grid = dict(spec.grid, device=_axis("--device", "device", list(devices)))
     return dataclasses.replace(spec, grid=grid)
+
+
+def with_profile(spec: SweepSpec, points: str) -> SweepSpec:
+    """The spec with [profile].points replaced (--profile)."""
+    if points not in PROFILE_POINTS:
+        raise UsageError(f"--profile: expected one of {', '.join(PROFILE_POINTS)}, got {points!r}")
+    return dataclasses.replace(spec, profile=dataclasses.replace(spec.profile, points=points))
 
 
 def resolve_devices(spec: SweepSpec) -> SweepSpec:
@@ -259,7 +291,8 @@ def to_toml(spec: SweepSpec) -> str:
     for name, section in spec.models.items():
         lines += ["", f"[models.{name}]"] + [f"{k} = {_toml_value(v)}"
                                              for k, v in section.items()]
-    for title, obj in (("budget", spec.budget), ("timing", spec.timing)):
+    for title, obj in (("budget", spec.budget), ("timing", spec.timing),
+                       ("profile", spec.profile)):
         lines += ["", f"[{title}]"] + [f"{f.name} = {_toml_value(getattr(obj, f.name))}"
                                        for f in dataclasses.fields(obj)]
     return "\n".join(lines) + "\n"

@@ -26,6 +26,9 @@ ENV_FILE = "env.json"
 RESULTS_FILE = "results.jsonl"
 CSV_FILE = "results.csv"
 LOCK_FILE = ".lock"
+PEAK_FILE = "peak.json"  # matmul FLOP/s reference per (device, dtype, threads)
+TRACES_DIR = "traces"  # Chrome/Perfetto traces, one per traced point
+TRACE_INDEX = "traces/index.jsonl"  # one row per trace: the point, file, op table
 
 
 def load_results(run_dir: str | Path) -> list[dict]:
@@ -35,6 +38,32 @@ def load_results(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / RESULTS_FILE
     if not path.is_file():
         raise UsageError(f"{run_dir}: not a run directory (no {RESULTS_FILE})")
+    return read_jsonl(path)
+
+
+def load_traces(run_dir: str | Path) -> list[dict]:
+    """Rows of RUN_DIR/traces/index.jsonl ([] when nothing was traced)."""
+    path = Path(run_dir) / TRACE_INDEX
+    return read_jsonl(path) if path.is_file() else []
+
+
+def load_peaks(run_dir: str | Path) -> list[dict]:
+    """RUN_DIR/peak.json ([] when absent)."""
+    path = Path(run_dir) / PEAK_FILE
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def append_jsonl(path: Path, row: dict) -> None:
+    """Append one JSON line and make it durable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, separators=(",", ":")) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Complete JSON lines of ``path``; a last line cut short by a kill is ignored."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):

@@ -8,10 +8,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from profiler import grid, store
+from profiler import grid, runner, store
 from profiler import spec as specs
 from profiler.errors import UsageError
-from profiler.runner import RunSummary, run_points
+from profiler.runner import RunSummary
 from profiler.worker import Worker
 
 WORKER_LOG = "worker.log"  # the measuring processes' stdout/stderr (torch warnings, crashes)
@@ -38,6 +38,8 @@ def choose_spec(args) -> specs.SweepSpec:
     spec = specs.load_spec(args.spec or "default")
     if args.device:
         spec = specs.with_devices(spec, args.device)
+    if getattr(args, "profile", None):
+        spec = specs.with_profile(spec, args.profile)
     return specs.resolve_devices(spec)
 
 
@@ -57,6 +59,7 @@ def choose_run_dir(args, spec: specs.SweepSpec) -> Path:
 def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
               progress: bool = True) -> RunSummary:
     """Measure the grid of ``spec`` into ``run_dir`` (locked while it runs)."""
+    t0 = time.perf_counter()
     points = grid.expand(spec)
     with store.RunStore(run_dir) as out:
         done_rows = store.load_results(run_dir) if resume and \
@@ -71,18 +74,39 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
             env = dict(first, resumed=[*first.get("resumed", []), env])
         env_path.write_text(json.dumps(env, indent=2), encoding="utf-8")
         run_id = run_dir.name
-        todo = sum(p.point_id not in {r["point_id"] for r in done_rows} for p in points)
+        done_ids = {r["point_id"] for r in done_rows}
+        todo = sum(p.point_id not in done_ids for p in points)
         worker = Worker(log_path=str(run_dir / WORKER_LOG))
+        bar = None
         if progress:
             from profiler.progress import SweepProgress
 
-            with SweepProgress(total=todo, title=f"sweep {spec.name}") as bar:
-                summary = run_points(spec, points, done_rows, out.append, run_id,
-                                     on_start=bar.start, on_done=bar.done,
-                                     worker=worker)
-        else:
-            summary = run_points(spec, points, done_rows, out.append, run_id, worker=worker)
+            bar = SweepProgress(total=todo, title=f"sweep {spec.name}").__enter__()
+        try:
+            if bar:
+                bar.note("measuring the matmul FLOP/s reference")
+            peaks = runner.measure_peaks(spec, worker, store.load_peaks(run_dir))
+            (run_dir / store.PEAK_FILE).write_text(json.dumps(peaks, indent=2))
+            hooks = dict(on_start=bar.start, on_done=bar.done) if bar else {}
+            summary = runner.run_points(spec, points, done_rows, out.append, run_id,
+                                        worker=worker, **hooks)
+            if not summary.interrupted and spec.profile.points != "none":
+                targets = runner.trace_targets(spec, store.load_results(run_dir))
+                traced = {t["point_id"] for t in store.load_traces(run_dir)}
+                index = run_dir / store.TRACE_INDEX
+                runner.run_traces(spec, targets, worker, run_dir / store.TRACES_DIR, traced,
+                                  lambda row: store.append_jsonl(index, row),
+                                  on_start=(lambda p: bar.note(f"tracing {p.label()}"))
+                                  if bar else (lambda p: None))
+        except KeyboardInterrupt:
+            summary = runner.RunSummary(interrupted=True)
+        finally:
+            worker.close()
+            if bar:
+                bar.__exit__(None, None, None)
         store.write_csv(run_dir, store.load_results(run_dir))
+    # efficiency is judged against the whole sweep, reference and traces included
+    summary.wall_s = time.perf_counter() - t0
     return summary
 
 

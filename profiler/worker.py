@@ -48,7 +48,7 @@ def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int) -> None:
         os.close(fd)
     if cwd not in sys.path:
         sys.path.insert(0, cwd)  # user factories 'pkg.mod:fn' import as from the sweep's cwd
-    from profiler.measure import measure_point
+    from profiler import measure, peak
 
     conn.send(("ready", os.getpid()))
     while True:
@@ -58,8 +58,20 @@ def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int) -> None:
             return  # parent gone
         if task is None:
             return
-        row = measure_point(Point(**task["point"]), task["model_section"],
-                            TimingConfig(**task["timing"]), task["max_time_s"], task["run_id"])
+        kind = task.pop("kind")
+        if kind == "measure":
+            row = measure.measure_point(Point(**task["point"]), task["model_section"],
+                                        TimingConfig(**task["timing"]), task["max_time_s"],
+                                        task["run_id"])
+        else:  # "trace" / "peak": untimed extras; an exception is reported, not fatal
+            try:
+                if kind == "trace":
+                    row = measure.trace_point(Point(**task["point"]), task["model_section"],
+                                              **task["args"])
+                else:
+                    row = peak.measure_peak(**task["args"])
+            except Exception as exc:
+                row = {"error": f"{type(exc).__name__}: {exc}"[:300]}
         try:
             conn.send(row)
         except (BrokenPipeError, OSError):
@@ -91,10 +103,14 @@ class Worker:
     def measure(self, point: Point, model_section: dict, timing: TimingConfig,
                 max_time_s: float, timeout_s: float, run_id: str) -> tuple[str, object]:
         """("ok", row) | ("timeout", seconds) | ("crashed", exit description)."""
+        task = dict(kind="measure", point=asdict(point), model_section=model_section,
+                    timing=asdict(timing), max_time_s=max_time_s, run_id=run_id)
+        return self.call(task, timeout_s)
+
+    def call(self, task: dict, timeout_s: float) -> tuple[str, object]:
+        """Send one task; ("ok", reply) | ("timeout", seconds) | ("crashed", why)."""
         if self._proc is None or not self._proc.is_alive():
             self._start()
-        task = dict(point=asdict(point), model_section=model_section, timing=asdict(timing),
-                    max_time_s=max_time_s, run_id=run_id)
         self._conn.send(task)
         t0 = time.monotonic()
         try:
