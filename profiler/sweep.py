@@ -140,4 +140,5 @@ def print_summary(spec, run_dir: Path, summary: RunSummary, total_s: float,
                   f"{summary.efficiency:.0%} (time inside timed samples / sweep wall time)")
     console.print(f"results: {run_dir / store.RESULTS_FILE}")
     for path in report_paths:
-        console.print(f"report:  {path}")
+        if path.suffix in (".html", ".md"):
+            console.print(f"report:  {path}")
