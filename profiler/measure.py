@@ -83,16 +83,20 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
             nvml_bytes = nvml.process_used_bytes(torch.device(point.device).index or 0)
         st = summarize(samples.per_call_s)
         flops = None
-        if hasattr(model, "flops"):
+        if point.phase == "decode":
+            if hasattr(model, "decode_flops"):
+                flops = int(model.decode_flops(point.batch_size, point.seq_len))
+        elif hasattr(model, "flops"):
             flops = int(model.flops(point.batch_size, point.seq_len)
                         * PHASE_FLOP_FACTOR[point.phase])
+        tokens = step.tokens_per_call or point.tokens
         return result_row(
             point, status="ok", **fields,
             latency_s=st.median, latency_iqr_s=st.iqr, latency_mean_s=st.mean,
             latency_min_s=st.min, latency_rel_iqr=st.rel_iqr, noisy=st.noisy,
             latency_samples_s=samples.per_call_s, calls_per_sample=samples.calls_per_sample,
             samples=st.n, warmup_calls=samples.warmup_calls,
-            tokens_per_s=point.tokens / st.median,
+            tokens_per_s=tokens / st.median, state_bytes=step.state_bytes,
             flops=flops, flops_per_s=flops / st.median if flops else None,
             peak_memory_bytes=mem.peak_bytes, peak_memory_reserved_bytes=mem.reserved_bytes,
             memory_source=mem.source, nvml_used_bytes=nvml_bytes,
@@ -100,6 +104,8 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
             point_wall_s=time.perf_counter() - t_point,
             **kernels.detect_kernels(mem.op_names),
         )
+    except NotImplementedError as exc:  # e.g. a user model without decode support
+        return result_row(point, status="skipped", error=f"not supported: {exc}", **common)
     except Exception as exc:  # a failure is data: recorded, and the sweep goes on
         status = "oom" if is_oom(exc) else "error"
         last = traceback.extract_tb(exc.__traceback__)[-1:] or None

@@ -64,6 +64,22 @@ class RecurrentLM(nn.Module):
         rnn = c.layers * 2 * seq_len * batch * gates * c.hidden * (c.hidden + c.hidden)
         return rnn + 2 * batch * seq_len * c.hidden * c.vocab
 
+    # Streaming: the whole past lives in a fixed-size state, whatever the context n.
+    def decode_init(self, tokens: torch.Tensor):
+        """Read the context (B, n); the state is (h, c) for LSTM, h for GRU: (layers, B, H)."""
+        _, state = self.rnn(self.embed(tokens))
+        return state
+
+    def decode_step(self, token: torch.Tensor, state) -> torch.Tensor:
+        """Logits (B, 1, V) of the next token after ``token`` (B, 1); ``state`` is kept as
+        it was, so every call decodes at the same context length."""
+        y, _ = self.rnn(self.embed(token), state)
+        return self.head(y)
+
+    def decode_flops(self, batch: int, context: int) -> int:
+        """One generated token: one time step of every layer, plus the head (no n term)."""
+        return self.flops(batch, 1)
+
 
 class EncoderBlock(nn.Module):
     """Pre-norm encoder block on F.scaled_dot_product_attention.
@@ -83,20 +99,41 @@ class EncoderBlock(nn.Module):
                                 nn.Linear(cfg.ff, cfg.d_model))
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _heads(self, x: torch.Tensor):
+        """q, k, v as (B, heads, n, d/heads): attention mixes positions within a sequence."""
         B, n, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).split(d, dim=2)  # 3 x (B, n, d)
-        # (B, heads, n, d/heads): attention mixes positions within one sequence only
-        q, k, v = (t.view(B, n, self.heads, d // self.heads).transpose(1, 2) for t in (q, k, v))
-        a = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=self.causal)
+        return (t.view(B, n, self.heads, d // self.heads).transpose(1, 2) for t in (q, k, v))
+
+    def _finish(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        B, n, d = x.shape
         x = x + self.drop(self.proj(a.transpose(1, 2).reshape(B, n, d)))
         return x + self.drop(self.ff(self.norm2(x)))
 
+    def forward(self, x: torch.Tensor, cache=None) -> torch.Tensor:
+        """x (B, n, d). With ``cache`` = (K, V) each (B, heads, capacity, d/heads), the
+        keys and values are stored there too (a causal prefill for decoding)."""
+        q, k, v = self._heads(x)
+        if cache is not None:
+            n = x.shape[1]
+            cache[0][:, :, :n], cache[1][:, :, :n] = k, v
+        a = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0,
+            is_causal=self.causal or cache is not None)
+        return self._finish(x, a)
 
-def sinusoidal_positions(n: int, d: int, device, dtype) -> torch.Tensor:
-    """(n, d) fixed positions from "Attention is all you need"."""
-    pos = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+    def forward_cached(self, x: torch.Tensor, cache, pos: int) -> torch.Tensor:
+        """One new position: x (B, 1, d) attends over the cached 0..pos-1 and itself."""
+        q, k, v = self._heads(x)
+        cache[0][:, :, pos], cache[1][:, :, pos] = k[:, :, 0], v[:, :, 0]
+        a = F.scaled_dot_product_attention(q, cache[0][:, :, : pos + 1],
+                                           cache[1][:, :, : pos + 1])
+        return self._finish(x, a)
+
+
+def sinusoidal_positions(n: int, d: int, device, dtype, start: int = 0) -> torch.Tensor:
+    """(n, d) fixed positions start..start+n-1 from "Attention is all you need"."""
+    pos = torch.arange(start, start + n, device=device, dtype=torch.float32)[:, None]
     freq = torch.exp(torch.arange(0, d, 2, device=device, dtype=torch.float32)
                      * (-math.log(10000.0) / d))
     pe = torch.zeros(n, d, device=device, dtype=torch.float32)
@@ -125,18 +162,50 @@ class TransformerLM(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        B, n = tokens.shape
-        x = self.embed(tokens)  # (B, n, d)
+    def _embed(self, tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Token + position embeddings for positions start..start+n-1: (B, n, d)."""
+        n = tokens.shape[1]
+        x = self.embed(tokens)
         if self.pos is not None:
-            if n > self.cfg.max_len:
-                raise ValueError(f"seq_len {n} > max_len {self.cfg.max_len} of learned positions")
-            x = x + self.pos(torch.arange(n, device=tokens.device))
-        else:
-            x = x + sinusoidal_positions(n, self.cfg.d_model, x.device, x.dtype)
+            if start + n > self.cfg.max_len:
+                raise ValueError(f"seq_len {start + n} > max_len {self.cfg.max_len} "
+                                 "of learned positions")
+            return x + self.pos(torch.arange(start, start + n, device=tokens.device))
+        return x + sinusoidal_positions(n, self.cfg.d_model, x.device, x.dtype, start)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self._embed(tokens)  # (B, n, d)
         for block in self.blocks:
             x = block(x)
         return self.head(self.norm(x))  # (B, n, V)
+
+    # Streaming with a KV cache: each new token attends over all n cached positions,
+    # so its cost and the cache grow linearly with the context.
+    def decode_init(self, tokens: torch.Tensor) -> dict:
+        """Causal prefill of the context (B, n); the cache holds n + 1 positions per layer."""
+        B, n = tokens.shape
+        shape = (B, self.cfg.heads, n + 1, self.cfg.d_model // self.cfg.heads)
+        x, caches = self._embed(tokens), []
+        for block in self.blocks:
+            cache = (x.new_empty(shape), x.new_empty(shape))
+            x = block(x, cache)
+            caches.append(cache)
+        return {"kv": caches, "pos": n}
+
+    def decode_step(self, token: torch.Tensor, state: dict) -> torch.Tensor:
+        """Logits (B, 1, V) for the token after ``token`` (B, 1), written at slot n of the
+        cache each call (so every call decodes at the same context length)."""
+        x = self._embed(token, start=state["pos"])
+        for block, cache in zip(self.blocks, state["kv"], strict=True):
+            x = block.forward_cached(x, cache, state["pos"])
+        return self.head(self.norm(x))
+
+    def decode_flops(self, batch: int, context: int) -> int:
+        """One generated token at context n: projections and FF for 1 position, and
+        q·Kᵀ + a·V over n + 1 positions (4·B·(n+1)·d per layer), plus the head."""
+        c, B, d = self.cfg, batch, self.cfg.d_model
+        per_layer = 8 * B * d * d + 4 * B * (context + 1) * d + 4 * B * d * c.ff
+        return c.layers * per_layer + 2 * B * d * c.vocab
 
     def flops(self, batch: int, seq_len: int) -> int:
         """Forward FLOPs: per layer QKV 6Bnd², out-proj 2Bnd², QKᵀ+AV 4Bn²d, FF 4Bnd·ff; head."""

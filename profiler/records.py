@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 
 # Phases of a training/inference step, in the order a sweep runs them.
-PHASES = ("inference", "forward", "backward", "train_step")
+PHASES = ("inference", "forward", "backward", "train_step", "decode")
 
 # ``status`` of a result row. A failure is data, not a crash of the sweep.
 STATUSES = ("ok", "oom", "timeout", "crashed", "error", "skipped")
@@ -79,6 +79,8 @@ RESULT_FIELDS = (
     "tokens_per_s", "flops", "flops_per_s",
     # memory, bytes, above the baseline before the step
     "peak_memory_bytes", "peak_memory_reserved_bytes", "memory_source", "nvml_used_bytes",
+    # decode: bytes of the state carried between tokens ((h, c) or the KV cache)
+    "state_bytes",
     # what ran
     "kernel", "recurrent_kernel", "attention_kernel", "timer",
     # self time per operator of the untimed profiled pass: [{name, category, calls,

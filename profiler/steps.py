@@ -5,6 +5,8 @@ Phases (the ``phase`` axis):
   forward     train mode, autograd on: loss = loss_fn(model(tokens))
   backward    loss.backward() alone; setup runs the (untimed) forward first
   train_step  zero_grad + forward + backward + Adam step
+  decode      one generated token at context length n (seq_len): the context is read
+              once (untimed); LSTM carries its (h, c) state, the Transformer a KV cache
 
 Inputs are random token ids generated on the device once, outside the timed region.
 """
@@ -31,6 +33,17 @@ ATTENTION_BACKENDS = {
 # Forward-FLOP multipliers: backward costs ~2x forward (grads w.r.t. inputs and
 # weights), a train step ~3x (the optimizer's elementwise work is negligible).
 PHASE_FLOP_FACTOR = {"inference": 1, "forward": 1, "backward": 2, "train_step": 3}
+
+
+def tensor_bytes(obj) -> int:
+    """Bytes of every tensor in a nest of tuples/lists/dicts (a decode state)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
 
 
 def attention_context(attention: str):
@@ -61,6 +74,8 @@ class Step:
     run: Callable[[], object]
     setup: Callable[[], object]
     needs_setup: bool
+    state_bytes: int | None = None  # decode: bytes of the carried state / KV cache
+    tokens_per_call: int | None = None  # tokens one call processes (B*n; B for decode)
 
 
 def _noop() -> None:
@@ -82,6 +97,21 @@ def make_step(model: nn.Module, phase: str, batch_size: int, seq_len: int, devic
     """Build the callables for one phase of ``model`` on fresh inputs."""
     tokens, targets = make_inputs(model, batch_size, seq_len, device)
     ctx = lambda: attention_context(attention)  # noqa: E731 - a fresh context per call
+
+    if phase == "decode":
+        if not hasattr(model, "decode_init"):
+            raise NotImplementedError(f"{type(model).__name__} has no decode_init/decode_step")
+        model.eval()
+        with torch.inference_mode():
+            state = model.decode_init(tokens)  # read the context once, untimed
+        last = tokens[:, -1:]  # (B, 1)
+
+        def run():
+            with torch.inference_mode(), ctx():
+                return model.decode_step(last, state)
+
+        return Step(run, _noop, needs_setup=False, state_bytes=tensor_bytes(state),
+                    tokens_per_call=batch_size)
 
     if phase == "inference":
         model.eval()
