@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import tomllib
 
 from profiler import analysis as A
 from profiler.records import NOISY_REL_IQR
@@ -32,6 +31,7 @@ from profiler.report.document import (
     fmt_x,
     missing,
 )
+from profiler.spec import tomllib
 from profiler.store import SWEEP_FILE, load_env, load_results
 
 # Columns of the full results table (the raw samples stay in results.jsonl).
