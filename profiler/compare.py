@@ -42,9 +42,11 @@ MIN_SAMPLES = 5
 
 # env.json keys whose difference makes timings incomparable (warned loudly),
 # and keys that differ by design between a baseline and a candidate (shown).
-WARN_KEYS = ("torch", "cuda", "cudnn", "devices", "device_names", "host", "hostname",
-             "cpu", "python", "numpy", "mkldnn", "threads")
-INFO_KEYS = ("git_commit",)
+# "devices" is compared by name only: its per-GPU "state" (clocks, temperature)
+# differs between any two runs.
+WARN_KEYS = ("torch", "cuda", "cudnn", "nvidia_driver", "python", "numpy", "mkldnn", "host",
+             "cpu", "cpu_count", "devices")
+INFO_KEYS = ("git_commit", "profiler_version", "platform")
 
 VERDICTS = ("regressed", "improved", "unchanged", "inconclusive", "not-comparable",
             "only-in-base", "only-in-new")
@@ -198,14 +200,18 @@ def compare_runs(base: dict[str, dict], new: dict[str, dict],
     return sorted(out, key=lambda c: c.sort_key)
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    """{'torch': {'version': '2.13'}} -> {'torch.version': '2.13'}."""
+def _comparable_env(env: dict) -> dict:
+    """The watched env.json keys, nested dicts flattened ('torch.version'), and
+    'devices' reduced to their names ({'device': 'cuda:0', 'name': 'H100'} -> 'cuda:0 H100')."""
     flat = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            flat.update(_flatten(v, f"{prefix}{k}."))
+    for key, value in env.items():
+        if key == "devices" and isinstance(value, list):
+            value = [f"{d.get('device', '?')} {d.get('name', '?')}" if isinstance(d, dict)
+                     else d for d in value]
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in _comparable_env(value).items()})
         else:
-            flat[f"{prefix}{k}"] = v
+            flat[key] = value
     return flat
 
 
@@ -223,7 +229,7 @@ def env_differences(base_dir: Path, new_dir: Path, base_rows: dict, new_rows: di
     warnings, info = [], []
     envs = []
     for d in (base_dir, new_dir):
-        env = _flatten(load_env(d))
+        env = _comparable_env(load_env(d))
         if not env:
             warnings.append(f"{d} has no {ENV_FILE}: cannot check that the runs used the "
                             "same machine and software")

@@ -16,8 +16,11 @@ from profiler.cli import main
 from profiler.errors import UsageError
 from profiler.records import Point, result_row
 
-ENV = {"torch": "2.13.0+cpu", "cuda": None, "cudnn": None, "devices": ["cpu"],
-       "host": "box", "python": "3.12.3", "git_commit": "aaaa", "cpu": "Xeon"}
+# The shape profiler.envinfo writes (abridged).
+ENV = {"host": "box", "python": "3.12.3", "torch": "2.13.0+cpu", "cuda": None, "cudnn": None,
+       "cpu": "Xeon", "git_commit": "aaaa", "collected_at": "2026-01-01T00:00:00+00:00",
+       "devices": [{"device": "cpu", "name": "Xeon", "cores": 2},
+                   {"device": "cuda:0", "name": "H100", "state": {"sm_clock_mhz": 1980}}]}
 
 
 def grid(models=("lstm", "transformer"), seq_lens=(64, 128, 256), phases=("inference",
@@ -194,6 +197,21 @@ def test_env_differences_warn_loudly_on_stderr_and_in_files(tmp_path, capsys):
         assert "WARNING: runs differ:" in text and "2.14.0+cpu" in text
         assert "git_commit: aaaa -&gt; bbbb" in text if fmt == "html" else "aaaa -> bbbb" in text
     assert "<script" not in text and "http" not in text  # self-contained
+
+
+def test_device_name_change_warns_but_gpu_state_does_not(tmp_path, capsys):
+    points = grid(models=("lstm",), phases=("inference",), seq_lens=(64,))
+    base = write_run(tmp_path / "base", points, seed=28)
+    devices = [ENV["devices"][0], {"device": "cuda:0", "name": "H100", "state": {"x": 1}}]
+    new = write_run(tmp_path / "new", points, seed=29,
+                    env=dict(ENV, devices=devices, collected_at="later"))
+    assert main(["compare", str(base), str(new)]) == 0
+    assert capsys.readouterr().err == ""
+    devices[1] = {"device": "cuda:0", "name": "A100"}
+    write_run(new, points, seed=29, env=dict(ENV, devices=devices))
+    assert main(["compare", str(base), str(new)]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: runs differ: devices: " in err and "cuda:0 A100" in err
 
 
 def test_same_env_no_warning_and_missing_env_warns(tmp_path, capsys):
