@@ -22,7 +22,7 @@ from profiler.report import render_report
 DATA = Path(__file__).parent / "data"
 RUN = DATA / "run_small"
 FIGURES = {"latency_vs_seq_len", "throughput_vs_batch", "memory_vs_seq_len", "quadratic_share",
-           "status_map", "thread_speedup"}
+           "status_map", "thread_speedup", "time_by_category", "flops_efficiency"}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,12 @@ def test_saved_run_matches_its_generator(tmp_path):
     finally:
         sys.path.remove(str(DATA))
     out = make_run.write_run(tmp_path / "run")
-    for name in ("env.json", "sweep.toml"):
+    for name in ("env.json", "sweep.toml", "peak.json"):
         assert (out / name).read_bytes() == (RUN / name).read_bytes(), name
+    traces = sorted(p.name for p in (RUN / "traces").iterdir())
+    assert sorted(p.name for p in (out / "traces").iterdir()) == traces
+    for name in traces:
+        assert (out / "traces" / name).read_bytes() == (RUN / "traces" / name).read_bytes()
     # record by record, on the saved fields: a field added to RESULT_FIELDS later
     # (None in a regenerated row) does not make the saved run stale
     new, saved = (_records(p / "results.jsonl") for p in (out, RUN))
@@ -152,6 +156,82 @@ def test_partial_run_without_env_or_spec_renders(tmp_path):
     assert figures == FIGURES - {"throughput_vs_batch", "thread_speedup"}
     for link in re.findall(r"\]\(([^)\s]+)\)", md):
         assert (run / link).is_file()
+
+
+def _section(md: str, title: str) -> str:
+    return md.split(f"## {title}\n")[1].split("\n## ")[0]
+
+
+def test_where_the_time_goes_and_efficiency(rendered):
+    md = (rendered / "report.md").read_text()
+    where = _section(md, "Where the time goes")
+    assert "](figures/time_by_category.png)" in where and "untimed profiled pass" in where
+    # make_run.py: the c·n² term is attention: 8% of the profiled time at n=32, 83% at 2048
+    line = next(s for s in where.splitlines() if s.startswith("- transformer inference, B=8"))
+    low, high = map(int, re.search(r"attention is (\d+)% of profiled time at n=32 and "
+                                   r"(\d+)% at n=2048", line).groups())
+    assert low < 15 and high > 75
+    assert re.search(r"- lstm inference, B=8: recurrent is [6-9]\d% .* and [6-9]\d% at n=2048",
+                     where)
+    assert "| lstm | inference n=2048 B=8 | trace lstm_inference_n2048" in where
+    assert "| aten::_scaled_dot_product_flash_attention_for_cpu | attention |" in where
+    eff = _section(md, "Efficiency")
+    assert "cpu float32 2 threads (AMD EPYC 7B13 (2 cores)): 88 GFLOP/s on a 1024³ matmul" in eff
+    assert "](figures/flops_efficiency.png)" in eff
+    m = re.search(r"- lstm inference, B=8: [\d.]+ GFLOP/s at n=32 to ([\d.]+) GFLOP/s at "
+                  r"n=2048, [\d.]+% to ([\d.]+)% of the machine's 88 GFLOP/s matmul peak", eff)
+    assert m and m.group(2) == f"{float(m.group(1)) / 88 * 100:.2g}"  # 2 significant digits
+    summary = _section(md, "Summary")
+    assert "Where the time goes: transformer inference, B=8: attention is" in summary
+    assert "Achieved FLOP/s: lstm inference, B=8:" in summary
+    table = _section(md, "LSTM vs Transformer, measured")
+    assert re.search(r"\| Share of profiled time in its core kernel \(attention / recurrent\) "
+                     r"\| recurrent \d+% at n=32 → \d+% at n=2048 \| attention", table)
+    assert "| Achieved FLOP/s at largest n (% of matmul peak) |" in table
+
+
+def test_traces_are_linked_with_how_to_open_them(rendered):
+    md = (rendered / "report.md").read_text()
+    traces = _section(md, "Traces")
+    links = re.findall(r"\]\((traces/[^)]+\.json)\)", traces)
+    assert len(links) == 7 and all((rendered / link).is_file() for link in links)
+    for link in links:  # each opens as a Chrome trace with operator events
+        events = json.loads((rendered / link).read_text())["traceEvents"]
+        assert any(e["name"].startswith("aten::") and e["ph"] == "X" for e in events)
+    assert "chrome://tracing" in traces and "works offline" in traces
+    assert "https://ui.perfetto.dev" in traces
+    assert "lstm train_step n=1024 B=8 cpu: trace failed (timeout" in traces
+    html = (rendered / "report.html").read_text()
+    assert html.count('<a href="traces/') == 7
+    assert "## Attention backends" in md and "Backend comparison not available" in md
+
+
+def test_run_without_ops_peak_or_traces_says_not_available(tmp_path):
+    run = tmp_path / "old"
+    _write_run(run, [{k: v for k, v in r.items() if k != "ops"}
+                     for r in _rows(lambda r: r["threads"] == 2 and r["batch_size"] == 8
+                                    and r["phase"] == "inference")])
+    render_report(run)
+    md = (run / "report.md").read_text()
+    assert "Operator breakdown not available" in _section(md, "Where the time goes")
+    assert "Matmul peak: not available (no peak.json" in _section(md, "Efficiency")
+    assert "Traces not available" in _section(md, "Traces")
+    assert "Backend comparison not available" in _section(md, "Attention backends")
+    figures = {p.stem for p in (run / "figures").glob("*.png")}
+    assert "time_by_category" not in figures
+    assert "flops_efficiency" in figures  # FLOPs are in the records; only the peak is missing
+    assert "<h2>Where the time goes</h2>" in (run / "report.html").read_text()
+
+
+def test_backend_comparison_section(tmp_path):
+    from tests.test_opanalysis import write_backend_run
+
+    run = write_backend_run(tmp_path / "backends")
+    render_report(run, formats=("md",))
+    back = _section((run / "report.md").read_text(), "Attention backends")
+    assert "](figures/attention_backends.png)" in back
+    assert "peak memory grows as n^1.00 with flash, n^2.00 with math; at n=2048" in back
+    assert "efficient skipped (attention backend 'efficient' does not exist on cpu)" in back
 
 
 def test_run_where_nothing_ran_renders(tmp_path):

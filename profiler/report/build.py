@@ -12,8 +12,10 @@ from pathlib import Path
 import pandas as pd
 
 from profiler import analysis as A
+from profiler import opanalysis as O
+from profiler.errors import UsageError
 from profiler.records import NOISY_REL_IQR
-from profiler.report import findings
+from profiler.report import findings, profiling
 from profiler.report.document import (
     Bullets,
     Code,
@@ -32,7 +34,7 @@ from profiler.report.document import (
     missing,
 )
 from profiler.spec import tomllib
-from profiler.store import SWEEP_FILE, load_env, load_results
+from profiler.store import SWEEP_FILE, load_env, load_peaks, load_results, load_traces
 
 # Columns of the full results table (the raw samples stay in results.jsonl).
 FULL_COLUMNS = ["model", "phase", "seq_len", "batch_size", "device", "dtype", "threads",
@@ -53,11 +55,22 @@ def load_grid(run_dir: Path) -> tuple[dict, str]:
     return (grid if isinstance(grid, dict) else {}), text
 
 
-def analyse(records: pd.DataFrame, grid: dict) -> dict:
-    """Every analysis table of the run, by name."""
+def analyse(records: pd.DataFrame, grid: dict, peaks: list[dict] | None = None,
+            traces: list[dict] | None = None) -> dict:
+    """Every analysis table of the run, by name (peaks: peak.json, traces: traces/index.jsonl)."""
     decs = A.decompositions(records)
     seq_lens = grid.get("seq_len") if isinstance(grid.get("seq_len"), list) else None
+    ref = findings.reference(records) if len(records) else None
     return {
+        "ref": ref,
+        "op_shares": O.time_shares(records),
+        "efficiency": O.efficiency(records, peaks or []),
+        "peaks": peaks or [],
+        "top_ops": O.top_operators(records, traces or [], ref) if ref else
+        pd.DataFrame(columns=O.TOP_COLUMNS),
+        "backends": O.backend_comparison(records),
+        "skipped_backends": O.skipped_backends(records),
+        "traces": traces or [],
         "records": records,
         "exponents": A.exponents(records),
         "memory_exponents": _with_curve(A.exponents(records, "peak_memory_bytes")),
@@ -86,19 +99,28 @@ def build_document(run_dir: Path, t: dict, env: dict, spec_text: str, figures) -
     counts = A.status_counts(records)
     sections = [
         Section("Summary", [Paragraph(status_line(counts, len(t["missing"])))]
-                + ([Bullets(findings.headline_sentences(t))] if counts.get("ok") else
+                + ([Bullets(findings.headline_sentences(t) + profiling.headline_sentences(t))]
+                   if counts.get("ok") else
                    [Paragraph("No point ran successfully, so there is nothing to fit.")])),
         Section("Environment and method", environment_blocks(env, records, spec_text)),
     ]
-    table = findings.comparison_table(t, findings.reference(records)) if len(records) else None
+    ref = t["ref"]
+    table = (findings.comparison_table(t, ref, profiling.comparison_rows(t, ref))
+             if ref else None)
     if table is not None:
         sections.append(Section("LSTM vs Transformer, measured", [
             Paragraph("Each cell is a number from this run ('not measured' where the run "
                       "has none)."),
             table]))
-    sections.append(Section("Figures", [Image(f.path, f.title, f.caption) for f in figures]
+    figs = {f.name: f for f in figures}
+    sections.append(Section("Figures", [Image(f.path, f.title, f.caption) for f in figures
+                                        if f.name not in profiling.FIGURES]
                             or [Paragraph("No figure: no point ran.")]))
     sections += [
+        profiling.where_time_goes_section(t, figs),
+        profiling.efficiency_section(t, figs),
+        profiling.backends_section(t, figs),
+        profiling.traces_section(t, run_dir),
         Section("Scaling exponents", [exponent_table(t), decomposition_table(t)]),
         Section("Crossovers", [crossover_table(t)]),
         Section("Parallelism", parallel_tables(t)),
@@ -332,4 +354,14 @@ def render_inputs(run_dir: Path) -> tuple[dict, dict, str]:
         env = load_env(run_dir)
     except (json.JSONDecodeError, OSError):
         env = {"note": "env.json could not be read"}
-    return analyse(records, grid), env if isinstance(env, dict) else {"env": env}, spec_text
+    # peak.json and traces/ are optional extras: unreadable means "not available"
+    try:
+        peaks = load_peaks(run_dir)
+    except (json.JSONDecodeError, OSError):
+        peaks = []
+    try:
+        traces = load_traces(run_dir)
+    except (UsageError, OSError):
+        traces = []
+    tables = analyse(records, grid, peaks if isinstance(peaks, list) else [], traces)
+    return tables, env if isinstance(env, dict) else {"env": env}, spec_text

@@ -38,6 +38,14 @@ class Image:
 
 
 @dataclass
+class Links:
+    """Links to files of the run directory, one per line: (text, path relative to RUN_DIR,
+    note after the link). The HTML links them in place; they are not embedded."""
+
+    items: list[tuple[str, str, str]]
+
+
+@dataclass
 class Code:
     text: str
     summary: str  # shown on the collapsed <details>

@@ -1,4 +1,5 @@
-"""The report's figures: the only module that imports matplotlib and seaborn.
+"""The report's figures: with sectionfigures.py, the only modules that import matplotlib
+and seaborn.
 
 Each ``plot_*`` function takes analysis tables and returns a matplotlib Figure,
 or None when the run has nothing to show for it; ``draw_figures`` saves them as
@@ -303,6 +304,10 @@ def draw_figures(tables: dict, fig_dir: Path) -> list[Figure]:
          "gain, dashed: ideal.",
          lambda: plot_thread_speedup(tables["threads"])),
     ]
+    # imported here: sectionfigures builds on this module's helpers
+    from profiler.report.sectionfigures import section_plan
+
+    plan += section_plan(tables)
     saved = []
     for name, title, caption, draw in plan:
         fig = draw()

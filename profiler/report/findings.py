@@ -183,8 +183,10 @@ def _largest_common_n(df: pd.DataFrame) -> int:
     return int(max(common) if common else df["seq_len"].max())
 
 
-def comparison_table(t: dict, ref: dict) -> Table | None:
-    """LSTM vs Transformer (every curve at the reference config), each cell a measured number."""
+def comparison_table(t: dict, ref: dict, extra=()) -> Table | None:
+    """LSTM vs Transformer (every curve at the reference config), each cell a measured number.
+
+    ``extra``: more rows from other report modules, as (row name, frame, cell text)."""
     exps = where(t["exponents"], **ref)
     if exps.empty:
         return None
@@ -246,6 +248,8 @@ def comparison_table(t: dict, ref: dict) -> Table | None:
         n = _largest_common_n(ran)
         put(f"Latency at n={n}; throughput", where(ran, seq_len=n),
             lambda r: f"{fmt_time(r['latency_s'])}; {fmt_rate(r['tokens_per_s'])} tokens/s")
+    for row_name, frame, text in extra:
+        put(row_name, frame, text)
     names = list(dict.fromkeys(k for c in curves for k in cells[c]))
     rows = [[name] + [cells[c].get(name, "not measured") for c in curves] for name in names]
     return Table(["measured", *curves], rows,

@@ -8,7 +8,7 @@ import re
 from html import escape
 from pathlib import Path
 
-from profiler.report.document import Bullets, Code, Document, Image, Paragraph, Table
+from profiler.report.document import Bullets, Code, Document, Image, Links, Paragraph, Table
 
 CSS = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1a1a1a;
@@ -62,6 +62,9 @@ def _block(block, run_dir: Path) -> str:
         return (f'<figure><img src="{data_uri(run_dir / block.path)}" '
                 f'alt="{escape(block.title)}"><figcaption><b>{escape(block.title)}.</b> '
                 f"{escape(block.caption)}</figcaption></figure>")
+    if isinstance(block, Links):
+        return "<ul>" + "".join(f'<li><a href="{escape(href)}">{escape(text)}</a> {escape(note)}'
+                                "</li>" for text, href, note in block.items) + "</ul>"
     if isinstance(block, Code):
         return (f"<details><summary>{escape(block.summary)}</summary>"
                 f"<pre><code>{escape(block.text)}</code></pre></details>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from profiler.report.document import Bullets, Code, Document, Image, Paragraph, Table
+from profiler.report.document import Bullets, Code, Document, Image, Links, Paragraph, Table
 
 
 def cell(text: str) -> str:
@@ -32,6 +32,8 @@ def _block(block) -> str:
         return _table(block)
     if isinstance(block, Image):
         return f"![{block.title}]({block.path})\n\n*{block.title}.* {block.caption}"
+    if isinstance(block, Links):
+        return "\n".join(f"- [{text}]({href}) {note}".rstrip() for text, href, note in block.items)
     if isinstance(block, Code):
         return (f"<details><summary>{block.summary}</summary>\n\n```toml\n"
                 f"{block.text.rstrip()}\n```\n\n</details>")

@@ -8,12 +8,18 @@ Transformer a + b·n + c·n² (quadratic attention); at batch 8 the
 Transformer becomes the slower one near n≈300-450. The run is *partial* on purpose: an oom, a
 timeout and a skipped point, a point never recorded, and a last line cut short
 by a kill, as an interrupted sweep leaves it.
+
+Operator profiling: every ok row has an op table (``ops``) that splits the same laws
+into categories (the Transformer's c·n² term is attention, so its share grows with n;
+the LSTM's per-step term is the recurrent kernel), peak.json holds a matmul peak per
+thread count, and traces/ a tiny Chrome trace per traced point (one trace failed).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +39,13 @@ MODELS = {"lstm": "lstm", "transformer": "transformer"}
 PARAMS = {"lstm": 66_560, "transformer": 99_968}
 H = 64  # hidden / d_model
 TRAIN_FACTOR = 3.0  # a train step costs ~3 forwards (forward + backward ≈ 2× forward)
+# The laws below in seconds are scaled to what a 2-core CPU measures (MEASUREMENT.md:
+# 323 ms at n=2048, batch 8 for this Transformer), so that achieved FLOP/s stays
+# below the matmul peak of peak.json.
+LATENCY_SCALE = 6.0
+PROFILE_OVERHEAD = 1.3  # a profiled pass is slower than the timed one (MEASUREMENT.md)
+# Matmul peak (1024³ fp32) per thread count, of the order this machine measures.
+PEAK_FLOPS = {1: 45e9, 2: 88e9}
 
 SWEEP_TOML = """\
 name = "small"
@@ -91,16 +104,73 @@ NOISY = {("lstm", "inference", 1, 2, 32)}  # a point disturbed by another proces
 
 def true_latency(model: str, phase: str, b: int, t: int, n: int) -> float:
     """Seconds per call of the synthetic laws (numbers of the order of a 2-core CPU)."""
+    return sum(cost_terms(model, phase, b, t, n))
+
+
+def cost_terms(model: str, phase: str, b: int, t: int, n: int) -> tuple[float, float, float]:
+    """Seconds of the fixed, linear and quadratic terms of one call."""
     if model == "lstm":
         # per time step; batch rows share one GEMM, so B=8 costs ~2× B=1, not 8×.
         # 2 threads help a little at B=8 and hurt at B=1 (tiny GEMMs, see MEASUREMENT.md).
         step = 8e-6 * (1 + 0.15 * (b - 1)) * ({1: 1.0, 2: 1.2}[t] if b == 1 else
                                              {1: 1.0, 2: 0.62}[t])
-        lat = 60e-6 + step * n
+        terms = (60e-6, step * n, 0.0)
     else:
         speed = {1: 1.0, 2: 1.85}[t]
-        lat = 150e-6 + (1.2e-6 * b * n + 2.5e-9 * b * n * n) / speed
-    return lat * (TRAIN_FACTOR if phase == "train_step" else 1.0)
+        terms = (150e-6, 1.2e-6 * b * n / speed, 2.5e-9 * b * n * n / speed)
+    factor = LATENCY_SCALE * (TRAIN_FACTOR if phase == "train_step" else 1.0)
+    return tuple(x * factor for x in terms)
+
+
+# How each term of the laws splits into operators: (name, category, calls per layer,
+# fraction of the term). The Transformer's quadratic term is its attention core.
+OPS = {
+    "lstm": {
+        "fixed": [("aten::embedding", "data_movement", 0, 0.4), ("aten::empty", "other", 4, 0.6)],
+        "linear": [("aten::mkldnn_rnn_layer", "recurrent", 1, 0.82),
+                   ("aten::addmm", "projection_ff", 0, 0.12),
+                   ("aten::index_select", "data_movement", 0, 0.04),
+                   ("aten::add", "elementwise", 0, 0.02)],
+    },
+    "transformer": {
+        "fixed": [("aten::embedding", "data_movement", 0, 0.3), ("aten::empty", "other", 6, 0.7)],
+        "linear": [("aten::addmm", "projection_ff", 4, 0.6),
+                   ("aten::native_layer_norm", "normalization", 2, 0.1),
+                   ("aten::gelu", "elementwise", 1, 0.1), ("aten::add", "elementwise", 2, 0.05),
+                   ("aten::transpose", "data_movement", 3, 0.05),
+                   ("aten::_scaled_dot_product_flash_attention_for_cpu", "attention", 1, 0.1)],
+        "quadratic": [("aten::_scaled_dot_product_flash_attention_for_cpu", "attention", 1, 1.0)],
+    },
+}
+# A train step adds the loss and the optimizer (fractions of the fixed term's scale).
+TRAIN_OPS = [("aten::_log_softmax", "loss", 1, 0.05), ("Optimizer.step#Adam.step", "optimizer",
+                                                        1, 0.08)]
+LAYERS = 2
+
+
+def make_ops(model: str, phase: str, b: int, t: int, n: int, steps: int = 1) -> list[dict]:
+    """The op table of a profiled pass of ``steps`` calls (opprofile.op_table's shape)."""
+    fixed, linear, quadratic = cost_terms(model, phase, b, t, n)
+    table: dict[tuple[str, str], dict] = {}
+
+    def add(name, category, calls, seconds):
+        row = table.setdefault((name, category), {"name": name, "category": category,
+                                                  "calls": 0, "self_cpu_s": 0.0,
+                                                  "self_device_s": 0.0})
+        row["calls"] = max(row["calls"], max(calls * LAYERS, 1) * steps)
+        row["self_cpu_s"] += seconds * PROFILE_OVERHEAD * steps
+
+    for term, seconds in (("fixed", fixed), ("linear", linear), ("quadratic", quadratic)):
+        for name, category, calls, frac in OPS[model].get(term, []):
+            add(name, category, calls, frac * seconds)
+    if phase == "train_step":
+        total = fixed + linear + quadratic
+        for name, category, calls, frac in TRAIN_OPS:
+            add(name, category, calls, frac * total)
+    rows = sorted(table.values(), key=lambda r: -r["self_cpu_s"])
+    for r in rows:
+        r["self_cpu_s"] = round(r["self_cpu_s"], 9)
+    return rows
 
 
 def peak_memory(model: str, phase: str, b: int, n: int) -> int:
@@ -159,7 +229,7 @@ def make_row(rng: np.random.Generator, key: tuple, stamp: int) -> dict:
     st = summarize(samples)
     fl = flops(model, phase, b, n)
     return result_row(
-        point, status="ok", error=None,
+        point, status="ok", error=None, ops=make_ops(*key),
         latency_s=st.median, latency_iqr_s=st.iqr, latency_mean_s=st.mean,
         latency_min_s=st.min, latency_rel_iqr=st.rel_iqr, noisy=st.noisy,
         latency_samples_s=samples, calls_per_sample=1, samples=st.n, warmup_calls=3,
@@ -167,6 +237,59 @@ def make_row(rng: np.random.Generator, key: tuple, stamp: int) -> dict:
         peak_memory_bytes=peak_memory(model, phase, b, n), peak_memory_reserved_bytes=None,
         memory_source="torch.profiler", nvml_used_bytes=None,
         measured_s=float(sum(samples)), point_wall_s=float(sum(samples)) + 0.3, **common)
+
+
+def make_peaks() -> list[dict]:
+    """peak.json: a 1024³ fp32 matmul per thread count (no datasheet figure for a CPU)."""
+    return [{"device": "cpu", "device_name": "AMD EPYC 7B13 (2 cores)", "dtype": "float32",
+             "threads": t, "matmul_n": 1024, "flops_per_s": f, "latency_s": 2 * 1024 ** 3 / f,
+             "samples": 7, "datasheet_flops_per_s": None} for t, f in PEAK_FLOPS.items()]
+
+
+ACTIVE_STEPS = 2
+FAILED_TRACE = ("lstm", "train_step", 1024)  # its trace worker timed out
+
+
+def make_traces(rows: list[dict]) -> tuple[list[dict], dict[str, dict]]:
+    """Index rows and trace files: per (model, phase) at batch 8 and 2 threads, the
+    smallest and largest n that ran ok (runner.trace_targets' choice)."""
+    index, files = [], {}
+    for model in MODELS:
+        for phase in PHASES:
+            ns = sorted(r["seq_len"] for r in rows if r["status"] == "ok" and r["model"] == model
+                        and r["phase"] == phase and r["batch_size"] == 8 and r["threads"] == 2)
+            for n in (ns[0], ns[-1]):
+                point = Point(model=model, seq_len=n, batch_size=8, device="cpu",
+                              dtype="float32", threads=2, phase=phase)
+                head = {**asdict(point), "point_id": point.point_id}
+                if (model, phase, n) == FAILED_TRACE:
+                    index.append({**head, "error": "timeout: no reply in 120.0 s"})
+                    continue
+                ops = make_ops(model, phase, 8, 2, n, steps=ACTIVE_STEPS)
+                glue = round(0.03 * sum(o["self_cpu_s"] for o in ops), 9)
+                ops.insert(0, {"name": "ProfilerStep*", "category": "other",
+                               "calls": ACTIVE_STEPS, "self_cpu_s": glue, "self_device_s": 0.0})
+                name = f"{point.slug()}.json"
+                index.append({**head, "file": name, "active_steps": ACTIVE_STEPS, "ops": ops,
+                              "wall_s": 0.9})
+                files[name] = chrome_trace(ops)
+    return index, files
+
+
+def chrome_trace(ops: list[dict]) -> dict:
+    """A tiny Chrome trace: the ops of each step laid end to end inside ProfilerStep#k."""
+    events, ts = [], 0.0
+    for step in range(ACTIVE_STEPS):
+        start = ts
+        for o in ops[1:]:
+            dur = round(o["self_cpu_s"] / ACTIVE_STEPS * 1e6, 3)  # µs, as torch writes them
+            events.append({"ph": "X", "cat": "cpu_op", "name": o["name"], "pid": 1, "tid": 1,
+                           "ts": round(ts, 3), "dur": dur, "args": {}})
+            ts += dur
+        events.append({"ph": "X", "cat": "user_annotation", "name": f"ProfilerStep#{step + 2}",
+                       "pid": 1, "tid": 1, "ts": round(start, 3), "dur": round(ts - start, 3),
+                       "args": {}})
+    return {"schemaVersion": 1, "traceEvents": events, "displayTimeUnit": "ms"}
 
 
 def write_run(out: Path = OUT, seed: int = 0) -> Path:
@@ -178,6 +301,14 @@ def write_run(out: Path = OUT, seed: int = 0) -> Path:
     (out / "results.jsonl").write_text(text, encoding="utf-8")
     (out / "env.json").write_text(json.dumps(ENV, indent=2) + "\n", encoding="utf-8")
     (out / "sweep.toml").write_text(SWEEP_TOML, encoding="utf-8")
+    (out / "peak.json").write_text(json.dumps(make_peaks(), indent=2) + "\n", encoding="utf-8")
+    index, files = make_traces(rows)
+    (out / "traces").mkdir(exist_ok=True)
+    (out / "traces" / "index.jsonl").write_text(
+        "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in index), encoding="utf-8")
+    for name, trace in files.items():
+        (out / "traces" / name).write_text(json.dumps(trace, separators=(",", ":")) + "\n",
+                                           encoding="utf-8")
     return out
 
 
