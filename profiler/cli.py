@@ -44,6 +44,13 @@ def _add_sweep(sub) -> None:
                         "per model and device)")
     p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--executor", choices=("local", "submitit"), default="local",
+                   help="where points run: 'local' (this machine) or 'submitit' (shard jobs on "
+                        "Slurm or as local processes; needs pip install \".[slurm]\")")
+    p.add_argument("--executor-opt", action="append", metavar="KEY=VALUE", default=None,
+                   help="submitit setting (repeatable): cluster=auto|slurm|local|debug, "
+                        "shards=N, gpus=0,1,... (cluster=local), or any key of submitit's "
+                        "update_parameters, e.g. slurm_partition=gpu, timeout_min=60")
     p.set_defaults(func=_run_sweep)
 
 

@@ -140,6 +140,19 @@ class RunStore:
         self._results.flush()
         os.fsync(self._results.fileno())
 
+    def rewrite(self, rows: list[dict]) -> None:
+        """Replace results.jsonl with ``rows``, atomically, under the lock: the one
+        non-append write (a resume dropping rows that stood in for lost points)."""
+        path = self.dir / RESULTS_FILE
+        tmp = path.with_suffix(".jsonl.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
+            f.flush()
+            os.fsync(f.fileno())
+        self._results.close()
+        os.replace(tmp, path)
+        self._results = open(path, "a", encoding="utf-8")
+
     def close(self) -> None:
         if self._results:
             self._results.close()

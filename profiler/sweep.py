@@ -17,8 +17,9 @@ from profiler.worker import Worker
 WORKER_LOG = "worker.log"  # the measuring processes' stdout/stderr (torch warnings, crashes)
 
 
-def choose_spec(args) -> specs.SweepSpec:
-    """The spec to run: the preset/file given, or on --resume the run's own sweep.toml."""
+def choose_spec(args, resolve=specs.resolve_devices) -> specs.SweepSpec:
+    """The spec to run: the preset/file given, or on --resume the run's own sweep.toml;
+    ``resolve`` checks its devices (for --executor submitit: as a job will see them)."""
     saved = Path(args.out) / store.SWEEP_FILE if args.out else None
     if args.resume:
         if not args.out:
@@ -30,17 +31,17 @@ def choose_spec(args) -> specs.SweepSpec:
             asked = specs.load_spec(args.spec)
             if args.device:
                 asked = specs.with_devices(asked, args.device)
-            asked = specs.resolve_devices(asked)
+            asked = resolve(asked)
             if specs.to_toml(asked) != specs.to_toml(spec):
                 raise UsageError(f"{args.spec}: differs from the spec of the run in {saved}; "
                                  "resume without a spec to continue that run")
-        return specs.resolve_devices(spec)
+        return resolve(spec)
     spec = specs.load_spec(args.spec or "default")
     if args.device:
         spec = specs.with_devices(spec, args.device)
     if getattr(args, "profile", None):
         spec = specs.with_profile(spec, args.profile)
-    return specs.resolve_devices(spec)
+    return resolve(spec)
 
 
 def choose_run_dir(args, spec: specs.SweepSpec) -> Path:
@@ -64,6 +65,10 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
     with store.RunStore(run_dir) as out:
         done_rows = store.load_results(run_dir) if resume and \
             (run_dir / store.RESULTS_FILE).exists() else []
+        if resume and (run_dir / "shards").is_dir():
+            from profiler.shards import reconcile  # a distributed run: fold in its shard files
+
+            done_rows = reconcile(run_dir, out)
         (run_dir / store.SWEEP_FILE).write_text(specs.to_toml(spec), encoding="utf-8")
         from profiler.envinfo import collect_env
 
@@ -111,11 +116,21 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
 
 
 def run_sweep_command(args) -> int:
-    spec = choose_spec(args)
+    opts = None
+    if getattr(args, "executor", "local") != "local" or getattr(args, "executor_opt", None):
+        from profiler import distributed
+
+        opts = distributed.options_from_args(args)  # no submitit: exit 2 before any work
+    spec = choose_spec(args, (lambda s: distributed.resolve_devices(s, opts)) if opts is not None
+                       else specs.resolve_devices)
     run_dir = choose_run_dir(args, spec)
     t0 = time.perf_counter()
     progress = not args.quiet and sys.stderr.isatty()
-    summary = run_sweep(spec, run_dir, resume=args.resume, progress=progress)
+    if opts is not None:
+        summary = distributed.run_sweep_distributed(spec, run_dir, opts, resume=args.resume,
+                                                    progress=progress)
+    else:
+        summary = run_sweep(spec, run_dir, resume=args.resume, progress=progress)
     report_paths = []
     if not args.no_report and not summary.interrupted:
         from profiler.report import render_report

@@ -1,0 +1,312 @@
+"""Shards of a distributed sweep: how points are split, the job that measures one
+shard, and the shard files the parent merges into results.jsonl.
+
+    RUN_DIR/shards/s<session>-<k>.jsonl         rows, appended + fsynced by the job only
+    RUN_DIR/shards/s<session>-<k>.env.json      the measuring host's env + job ids, pid, GPU
+    RUN_DIR/shards/s<session>-<k>.summary.json  what run_points returned (absent: it died)
+    RUN_DIR/shards/s<session>-<k>.log           the job's measuring-worker log
+    RUN_DIR/shards/s<session>-<k>.peak.json     matmul reference, .traces.jsonl trace index
+    RUN_DIR/shards/s<session>-<k>.lock          held by the job while it runs
+
+A job writes only its own files, so jobs on many hosts never contend for one lock
+and never interleave lines; the parent is the only writer of results.jsonl. Once
+submitit says a job is over *and* its lock is free, its shard file is final.
+
+A job that dies leaves its unmeasured points as `crashed` rows whose error starts
+with JOB_DIED. Unlike a worker crash (the point killed its process), a job death
+is the cluster's doing (time limit, preemption, node failure, scancel), so
+--resume drops those rows (kept in shards/superseded.jsonl) and measures the
+points again; every point still ends up exactly once in results.jsonl.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from profiler import store
+from profiler.errors import UsageError
+from profiler.records import Point
+from profiler.runner import run_points
+from profiler.spec import SweepSpec
+
+SHARDS_DIR = "shards"
+NAME = re.compile(r"s(\d+)-(\d+)")  # s<session>-<k>; each run or resume is a new session
+SESSION_FILE = "session.json"  # the current session: jobs of older ones stop at start
+SUPERSEDED_FILE = "superseded.jsonl"  # placeholders a resume replaced (not a shard file)
+JOB_DIED = "job died before measuring this point"
+
+
+@dataclass(frozen=True)
+class Shard:
+    name: str  # file stem under RUN_DIR/shards/: s<session>-<k>
+    points: tuple[Point, ...]  # whole curves, in the grid's small -> large order
+    gpu: int | None = None  # cluster=local: the machine's GPU this job sees
+
+
+def make_shards(points: list[Point], n_shards: int, session: int = 1,
+                gpus: tuple[int, ...] = ()) -> list[Shard]:
+    """Split points into at most n_shards bins of whole curves (Point.series), balanced
+    by work, each keeping the given small -> large order so pruning works inside a bin."""
+    curves: dict[tuple, list[Point]] = {}
+    for p in points:
+        curves.setdefault(p.series, []).append(p)
+    bins: list[list[Point]] = [[] for _ in range(min(n_shards, len(curves)))]
+    load = [0] * len(bins)
+    # Largest curve first into the lightest bin (LPT). Work ~ tokens is rough (attention
+    # grows as n^2), but the point budget caps what any one point can cost.
+    for pts in sorted(curves.values(), key=lambda c: -sum(p.tokens for p in c)):
+        i = load.index(min(load))
+        bins[i].extend(pts)
+        load[i] += sum(p.tokens for p in pts)
+    rank = {p.point_id: k for k, p in enumerate(points)}
+    return [Shard(f"s{session}-{k}", tuple(sorted(b, key=lambda p: rank[p.point_id])),
+                  gpus[k] if gpus else None) for k, b in enumerate(bins)]
+
+
+# --- the job: runs on the cluster node (or a local subprocess) -------------------------
+
+
+def shard_path(run_dir, name: str, suffix: str) -> Path:
+    return Path(run_dir) / SHARDS_DIR / f"{name}{suffix}"
+
+
+def shard_names(run_dir, suffix: str = ".jsonl") -> list[str]:
+    """Names of the shards that have a ``suffix`` file (s<session>-<k> only)."""
+    found = (Path(run_dir) / SHARDS_DIR).glob(f"s*-*{suffix}")
+    return sorted(n for n in (p.name[: -len(suffix)] for p in found) if NAME.fullmatch(n))
+
+
+def write_json(path: Path, data) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    os.replace(tmp, path)  # readers never see half a file
+
+
+def current_session(run_dir) -> int:
+    path = Path(run_dir) / SHARDS_DIR / SESSION_FILE
+    return json.loads(path.read_text())["session"] if path.exists() else 0
+
+
+def _restrict(spec: SweepSpec, points: tuple[Point, ...]) -> SweepSpec:
+    """The spec with its device/dtype/threads axes cut to what ``points`` use."""
+    axes = {a: tuple(dict.fromkeys(getattr(p, a) for p in points))
+            for a in ("device", "dtype", "threads")}
+    return dataclasses.replace(spec, grid=dict(spec.grid, **axes))
+
+
+def run_shard(spec: SweepSpec, shard: Shard, done_rows: list[dict], run_dir: str,
+              run_id: str, known_peaks: list[dict], traced: set[str]) -> dict:
+    """The job: as a local sweep (reference, points, traces) on the shard's points, into
+    the shard's own files. ``done_rows``: earlier rows of its curves, for pruning."""
+    t0 = time.perf_counter()
+    if shard.gpu is not None:
+        # Before anything touches CUDA; the Worker inherits it. submitit's LocalExecutor
+        # would give every job the same GPUs, so the job picks its own.
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(shard.gpu)
+    lock = open(shard_path(run_dir, shard.name, ".lock"), "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass  # a filesystem without locks: the parent then trusts submitit's job state alone
+    try:
+        # Lock first, then the session: a resume bumps the session before it checks the
+        # locks, so a job of an older session either blocks that resume or stops here.
+        session = int(NAME.fullmatch(shard.name).group(1))
+        if current_session(run_dir) != session:
+            return dict(superseded=True)
+        import torch
+
+        from profiler import runner
+        from profiler.envinfo import collect_env
+        from profiler.worker import Worker
+
+        job = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID",
+                                          "SUBMITIT_LOCAL_JOB_ID", "CUDA_VISIBLE_DEVICES")
+               if k in os.environ}
+        env = dict(collect_env(), job=dict(job, pid=os.getpid(), shard=shard.name,
+                                           points=len(shard.points)))
+        write_json(shard_path(run_dir, shard.name, ".env.json"), env)
+        if any(p.device == "cuda" for p in shard.points) and not torch.cuda.is_available():
+            raise RuntimeError(f"no CUDA device visible on {env['host']} (CUDA_VISIBLE_DEVICES="
+                               f"{os.environ.get('CUDA_VISIBLE_DEVICES')!r}); give each job "
+                               "one GPU: --executor-opt gpus_per_node=1")
+        rows_path = shard_path(run_dir, shard.name, ".jsonl")
+        # A job the cluster requeued (preemption) continues its own file, not restarts it.
+        own = store.read_jsonl(rows_path) if rows_path.exists() else []
+        worker = Worker(log_path=str(shard_path(run_dir, shard.name, ".log")))
+        try:
+            peaks = runner.measure_peaks(_restrict(spec, shard.points), worker, known_peaks)
+            write_json(shard_path(run_dir, shard.name, ".peak.json"), peaks[len(known_peaks):])
+            summary = run_points(spec, list(shard.points), done_rows + own,
+                                 lambda row: store.append_jsonl(rows_path, row), run_id,
+                                 worker=worker)
+            if not summary.interrupted and spec.profile.points != "none":
+                # Ends are picked among this shard's curves (a local sweep picks them
+                # among all): a group split over shards may get a trace in each.
+                rows = done_rows + (store.read_jsonl(rows_path) if rows_path.exists() else [])
+                ids = {p.point_id for p in shard.points}
+                targets = [t for t in runner.trace_targets(spec, rows) if t.point_id in ids]
+                index = shard_path(run_dir, shard.name, ".traces.jsonl")
+                runner.run_traces(spec, targets, worker, Path(run_dir) / store.TRACES_DIR,
+                                  traced, lambda row: store.append_jsonl(index, row))
+        finally:
+            worker.close()
+        result = dict(counts=summary.counts, not_run=summary.not_run,
+                      measured_s=summary.measured_s, wall_s=time.perf_counter() - t0,
+                      interrupted=summary.interrupted)
+        write_json(shard_path(run_dir, shard.name, ".summary.json"), result)
+        return result
+    finally:
+        lock.close()
+
+
+# --- reading shard files, merging, resuming ----------------------------------------------
+
+
+def is_placeholder(row: dict) -> bool:
+    """A `crashed` row the parent wrote for a point its dead job never measured."""
+    return row.get("status") == "crashed" and (row.get("error") or "").startswith(JOB_DIED)
+
+
+def lock_held(run_dir, name: str) -> bool:
+    """Is a job still running (or lingering) on this shard?"""
+    path = shard_path(run_dir, name, ".lock")
+    if not path.exists():
+        return False
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+
+class ShardReader:
+    """New complete lines of shard files, read incrementally (a job may be mid-write)."""
+
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.offsets: dict[str, int] = {}
+        self.lines: dict[str, int] = {}  # shard name -> rows read so far
+
+    def new_rows(self) -> list[dict]:
+        rows = []
+        for name in shard_names(self.run_dir):
+            path = shard_path(self.run_dir, name, ".jsonl")
+            start = self.offsets.get(name, 0)
+            with open(path, "rb") as f:
+                f.seek(start)
+                data = f.read()
+            end = data.rfind(b"\n") + 1  # a last line without "\n" is still being written
+            self.offsets[name] = start + end
+            for line in data[:end].splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise UsageError(f"{path}: not a JSON record ({e.msg})") from None
+                self.lines[name] = self.lines.get(name, 0) + 1
+        return rows
+
+
+def start_session(run_dir: Path) -> int:
+    """A new session number (shard names s<session>-<k>); refuses while an older job runs.
+    Jobs of older sessions that start later stop at once (see run_shard)."""
+    session = current_session(run_dir) + 1
+    (Path(run_dir) / SHARDS_DIR).mkdir(parents=True, exist_ok=True)
+    write_json(Path(run_dir) / SHARDS_DIR / SESSION_FILE, {"session": session})
+    running = [n for n in shard_names(run_dir, ".lock") if lock_held(run_dir, n)]
+    if running:
+        env_path = shard_path(run_dir, running[0], ".env.json")
+        job = json.loads(env_path.read_text()).get("job", {}) if env_path.exists() else {}
+        raise UsageError(f"{run_dir}: shard {running[0]} is still being measured (job "
+                         f"{job.get('SLURM_JOB_ID') or job.get('SUBMITIT_LOCAL_JOB_ID') or '?'}"
+                         f", pid {job.get('pid', '?')}); wait for it or cancel it, then --resume")
+    return session
+
+
+def reconcile(run_dir: Path, out: store.RunStore) -> list[dict]:
+    """--resume of a distributed run: fold in shard rows the parent never merged (it was
+    killed) and drop the placeholders of points dead jobs left, so they run again.
+    Returns the rows that count as done."""
+    start_session(run_dir)  # fence off jobs of earlier sessions before reading their files
+    rows = store.load_results(run_dir) if (run_dir / store.RESULTS_FILE).exists() else []
+    keep = [r for r in rows if not is_placeholder(r)]
+    dropped = [r for r in rows if is_placeholder(r)]
+    ids = {r["point_id"] for r in keep}
+    added = []
+    for row in ShardReader(run_dir).new_rows():
+        if row["point_id"] not in ids:
+            ids.add(row["point_id"])
+            added.append(row)
+    if dropped:
+        with open(Path(run_dir) / SHARDS_DIR / SUPERSEDED_FILE, "a", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in dropped)
+        out.rewrite(keep + added)  # the one non-append write, atomic, under the run's lock
+    else:
+        for row in added:
+            out.append(row)
+    merge_extras(run_dir)
+    return keep + added
+
+
+def merge_extras(run_dir: Path) -> None:
+    """Fold the shards' own files into the run's: env.json["hosts"][host] (the env of each
+    measuring host, with the shards it ran; per-job details stay in the shard's env.json),
+    peak.json and traces/index.jsonl (first one of each wins)."""
+    run_dir = Path(run_dir)
+    env = store.load_env(run_dir)
+    hosts = env.setdefault("hosts", {})
+    for name in shard_names(run_dir, ".env.json"):
+        host_env = json.loads(shard_path(run_dir, name, ".env.json").read_text())
+        host_env.pop("job", None)
+        entry = hosts.setdefault(host_env["host"], dict(host_env, shards=[]))
+        if name not in entry["shards"]:
+            entry["shards"].append(name)
+    write_json(run_dir / store.ENV_FILE, env)
+    peaks = store.load_peaks(run_dir)
+    keys = {(p["device"], p["dtype"], p["threads"]) for p in peaks}
+    for name in shard_names(run_dir, ".peak.json"):
+        for p in json.loads(shard_path(run_dir, name, ".peak.json").read_text()):
+            if (p["device"], p["dtype"], p["threads"]) not in keys:
+                keys.add((p["device"], p["dtype"], p["threads"]))
+                peaks.append(p)
+    if peaks:
+        write_json(run_dir / store.PEAK_FILE, peaks)
+    traced = {t["point_id"] for t in store.load_traces(run_dir)}
+    for name in shard_names(run_dir, ".traces.jsonl"):
+        for row in store.read_jsonl(shard_path(run_dir, name, ".traces.jsonl")):
+            if row["point_id"] not in traced:
+                traced.add(row["point_id"])
+                store.append_jsonl(run_dir / store.TRACE_INDEX, row)
+
+
+class Merger:
+    """Shard rows -> results.jsonl, each point once; the rows written this session."""
+
+    def __init__(self, run_dir: Path, out: store.RunStore, done_ids: set[str]):
+        self.reader = ShardReader(run_dir)
+        self.out = out
+        self.ids = set(done_ids)
+        self.rows: list[dict] = []
+
+    def pull(self) -> None:
+        for row in self.reader.new_rows():
+            if row["point_id"] not in self.ids:
+                self.write(row)
+
+    def write(self, row: dict) -> None:
+        self.out.append(row)
+        self.ids.add(row["point_id"])
+        self.rows.append(row)
