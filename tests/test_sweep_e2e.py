@@ -51,19 +51,25 @@ def test_smoke_sweep_writes_the_run_directory(tmp_path, in_repo):
 
 
 def test_latency_agrees_with_torch_utils_benchmark():
-    """Same callable, same threads, same process: within 10% of blocked_autorange."""
+    """Same callable, same threads, same process: within 10% of blocked_autorange.
+
+    The two timers take turns three times and the medians of their medians are
+    compared, so a burst of load on a shared machine hits both alike."""
+    from profiler.stats import summarize
+
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = build_model("transformer", {"d_model": 64, "layers": 2})
     step = make_step(model, "inference", 2, 256, "cpu")
-    ours = sample(step.run, step.setup, False, CpuTimer(),
-                  TimingConfig(min_time_s=0.5, max_time_s=2.0))
-    theirs = tbench.Timer("run()", globals={"run": step.run}, num_threads=1) \
-        .blocked_autorange(min_run_time=0.5)
-    from profiler.stats import summarize
-
-    ratio = summarize(ours.per_call_s).median / theirs.median
-    assert 0.9 < ratio < 1.1, ratio
+    ours, theirs = [], []
+    for _ in range(3):
+        s = sample(step.run, step.setup, False, CpuTimer(),
+                   TimingConfig(min_time_s=0.3, max_time_s=1.0))
+        ours.append(summarize(s.per_call_s).median)
+        theirs.append(tbench.Timer("run()", globals={"run": step.run}, num_threads=1)
+                      .blocked_autorange(min_run_time=0.3).median)
+    ratio = sorted(ours)[1] / sorted(theirs)[1]
+    assert 0.9 < ratio < 1.1, (ours, theirs)
 
 
 KILL_SPEC = """
