@@ -29,7 +29,7 @@ _NUMERIC = ["params", "seq_len", "batch_size", "tokens", "threads", "latency_s",
             "latency_iqr_s", "latency_mean_s", "latency_min_s", "latency_rel_iqr",
             "calls_per_sample", "samples", "warmup_calls", "tokens_per_s", "flops",
             "flops_per_s", "peak_memory_bytes", "peak_memory_reserved_bytes",
-            "nvml_used_bytes", "measured_s", "point_wall_s"]
+            "nvml_used_bytes", "measured_s", "point_wall_s", "state_bytes"]
 
 
 def records_frame(rows: list[dict]) -> pd.DataFrame:
@@ -38,7 +38,8 @@ def records_frame(rows: list[dict]) -> pd.DataFrame:
     A point recorded twice (a resumed run) keeps its last record."""
     df = pd.DataFrame(rows, columns=list(RESULT_FIELDS))
     for col in _NUMERIC:
-        df[col] = pd.to_numeric(df[col], errors="coerce")
+        if col in df:  # a field this checkout's RESULT_FIELDS does not have yet
+            df[col] = pd.to_numeric(df[col], errors="coerce")
     df["attention"] = df["attention"].fillna("default")
     df["family"] = df["family"].fillna(df["model"])
     df["noisy"] = df["noisy"].fillna(False).astype(bool)
@@ -212,7 +213,8 @@ def per_token_latency(df: pd.DataFrame, batch_size: int = 1) -> pd.DataFrame:
     For a recurrence at batch 1 this is the sequential floor: every step waits
     for the previous one, so latency/n stays flat however many cores there are."""
     sub = ok(df)
-    sub = sub[sub["batch_size"] == batch_size]
+    # a decode row's latency is already per generated token, not per call over n tokens
+    sub = sub[(sub["batch_size"] == batch_size) & (sub["phase"] != "decode")]
     out = sub[SERIES + ["family", "seq_len", "latency_s"]].copy()
     out["per_step_s"] = out["latency_s"] / out["seq_len"]
     return out.sort_values(SERIES + ["seq_len"]).reset_index(drop=True)
@@ -228,6 +230,34 @@ def sequential_floor(df: pd.DataFrame) -> pd.DataFrame:
         s = sub[sub["seq_len"].isin(top)]["per_step_s"]
         out.append({**key, "family": sub["family"].iloc[0], "per_step_s": float(s.median()),
                     "n_from": int(min(top)), "n_to": int(max(top))})
+    return pd.DataFrame(out)
+
+
+def decode_scaling(df: pd.DataFrame) -> pd.DataFrame:
+    """Per decode curve: seconds per generated token and state bytes carried between
+    tokens vs the context length n, at the smallest and largest n, with exponents.
+
+    k_state ≈ 0 is a fixed-size state (the LSTM's (h, c)); ≈ 1 a KV cache. k_latency
+    follows: a token reads the whole cache, so its cost grows with n once the cache
+    is large enough to outweigh the per-token projections."""
+    sub = df[df["phase"] == "decode"]
+    lat, state = exponents(sub), exponents(sub, "state_bytes")
+    out = []
+    for key, g in _groups(ok(sub), SERIES):
+        g = g.sort_values("seq_len")
+        a, b = g.iloc[0], g.iloc[-1]
+        row = {**key, "family": g["family"].iloc[0], "n_min": int(a["seq_len"]),
+               "n_max": int(b["seq_len"]), "points": len(g), "latency_min_n_s": a["latency_s"],
+               "latency_max_n_s": b["latency_s"], "state_min_n_bytes": a["state_bytes"],
+               "state_max_n_bytes": b["state_bytes"], "tokens_per_s_max_n": b["tokens_per_s"]}
+        for prefix, exps in (("latency", lat), ("state", state)):
+            match = exps
+            for k, v in key.items():
+                match = match[match[k] == v] if not match.empty else match
+            r = match.iloc[0] if not match.empty else {}
+            for col in ("k", "k_low", "k_high", "k_upper", "upper_n_min"):
+                row[f"{prefix}_{col}"] = r.get(col, math.nan)
+        out.append(row)
     return pd.DataFrame(out)
 
 

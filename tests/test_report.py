@@ -22,7 +22,8 @@ from profiler.report import render_report
 DATA = Path(__file__).parent / "data"
 RUN = DATA / "run_small"
 FIGURES = {"latency_vs_seq_len", "throughput_vs_batch", "memory_vs_seq_len", "quadratic_share",
-           "status_map", "thread_speedup", "time_by_category", "flops_efficiency"}
+           "status_map", "thread_speedup", "time_by_category", "flops_efficiency",
+           "decode_vs_context"}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_saved_run_matches_its_generator(tmp_path):
     # record by record, on the saved fields: a field added to RESULT_FIELDS later
     # (None in a regenerated row) does not make the saved run stale
     new, saved = (_records(p / "results.jsonl") for p in (out, RUN))
-    assert len(new) == len(saved) == 111
+    assert len(new) == len(saved) == 167
     for a, b in zip(new, saved, strict=True):
         assert {k: a.get(k) for k in b} == b
         assert all(a[k] is None for k in set(a) - set(b))
@@ -110,7 +111,7 @@ def test_report_states_the_planted_findings(rendered):
 
 def test_report_says_what_is_missing_and_what_is_noisy(rendered):
     md = (rendered / "report.md").read_text()
-    assert "112 points: 107 ok, 2 oom, 1 skipped, 1 timeout, 1 never recorded" in md
+    assert "168 points: 163 ok, 2 oom, 1 skipped, 1 timeout, 1 never recorded" in md
     missing = md.split("## What is missing")[1].split("## Noisy points")[0]
     for status in ("oom", "timeout", "skipped"):
         assert f"| {status} |" in missing
@@ -125,8 +126,8 @@ def test_report_says_what_is_missing_and_what_is_noisy(rendered):
 def test_html_folds_the_full_table_without_raw_samples(rendered):
     html = (rendered / "report.html").read_text()
     details = html.split("<h2>All results</h2>")[1]
-    assert details.lstrip().startswith("<details><summary>Every record (111 rows")
-    assert details.count("<tr>") == 112  # header + 111 records
+    assert details.lstrip().startswith("<details><summary>Every record (167 rows")
+    assert details.count("<tr>") == 168  # header + 167 records
     samples = json.loads((RUN / "results.jsonl").read_text().splitlines()[0])["latency_samples_s"]
     assert "latency_samples_s" not in html and repr(samples[0]) not in html
     assert "env.json" in html and "torch" in html and "perf_counter_ns" in html
@@ -153,7 +154,7 @@ def test_partial_run_without_env_or_spec_renders(tmp_path):
     assert "Only one batch size ran." in md and "Only one thread count ran." in md
     assert not (run / "report.html").exists()
     figures = {p.stem for p in (run / "figures").glob("*.png")}
-    assert figures == FIGURES - {"throughput_vs_batch", "thread_speedup"}
+    assert figures == FIGURES - {"throughput_vs_batch", "thread_speedup", "decode_vs_context"}
     for link in re.findall(r"\]\(([^)\s]+)\)", md):
         assert (run / link).is_file()
 
@@ -194,7 +195,7 @@ def test_traces_are_linked_with_how_to_open_them(rendered):
     md = (rendered / "report.md").read_text()
     traces = _section(md, "Traces")
     links = re.findall(r"\]\((traces/[^)]+\.json)\)", traces)
-    assert len(links) == 7 and all((rendered / link).is_file() for link in links)
+    assert len(links) == 11 and all((rendered / link).is_file() for link in links)
     for link in links:  # each opens as a Chrome trace with operator events
         events = json.loads((rendered / link).read_text())["traceEvents"]
         assert any(e["name"].startswith("aten::") and e["ph"] == "X" for e in events)
@@ -202,7 +203,7 @@ def test_traces_are_linked_with_how_to_open_them(rendered):
     assert "https://ui.perfetto.dev" in traces
     assert "lstm train_step n=1024 B=8 cpu: trace failed (timeout" in traces
     html = (rendered / "report.html").read_text()
-    assert html.count('<a href="traces/') == 7
+    assert html.count('<a href="traces/') == 11
     assert "## Attention backends" in md and "Backend comparison not available" in md
 
 
@@ -217,10 +218,34 @@ def test_run_without_ops_peak_or_traces_says_not_available(tmp_path):
     assert "Matmul peak: not available (no peak.json" in _section(md, "Efficiency")
     assert "Traces not available" in _section(md, "Traces")
     assert "Backend comparison not available" in _section(md, "Attention backends")
+    assert "Streaming decode not available" in _section(md, "Streaming")
     figures = {p.stem for p in (run / "figures").glob("*.png")}
     assert "time_by_category" not in figures
     assert "flops_efficiency" in figures  # FLOPs are in the records; only the peak is missing
     assert "<h2>Where the time goes</h2>" in (run / "report.html").read_text()
+
+
+def test_streaming_section_and_comparison_rows(rendered):
+    md = (rendered / "report.md").read_text()
+    stream = _section(md, "Streaming")
+    assert "](figures/decode_vs_context.png)" in stream
+    line = next(s for s in stream.splitlines() if s.startswith("- Decoding at batch 8 on cpu"))
+    # make_run.py: the LSTM's (h, c) is 2 layers x 2 x (B=8, H=64) fp32 = 8 KiB at every n;
+    # the KV cache 2 layers x (K, V) x 8 x (n + 1) x 64 fp32: 264 KiB at n=32, 16 MiB at 2048
+    assert "lstm takes" in line and "carries 8 KiB at every n (∝ n^0.00)" in line
+    assert "carries 264 KiB at n=32 → 16 MiB at n=2048 (∝ n^0.99)" in line
+    lstm_k = float(re.search(r"lstm takes .*? k = (-?[\d.]+);", line).group(1))
+    trf_k = float(re.search(r"transformer takes .*? k = [\d.]+; ([\d.]+) for n ≥", line)
+                  .group(1))
+    assert abs(lstm_k) < 0.05 and trf_k > 0.5  # flat vs growing with the cache
+    table = _section(md, "LSTM vs Transformer, measured")
+    assert re.search(r"\| Per-token decode cost vs context n \(batch 8\) \| [\d.]+ µs at n=32 → "
+                     r"[\d.]+ µs at n=2048 \(k = 0.00; 0.00 for n ≥ 256\) \| ", table)
+    assert ("| State memory growth in decode (batch 8) | 8 KiB at every n (k = 0.00) | "
+            "264 KiB at n=32 → 16 MiB at n=2048 (k = 0.99) |") in table
+    # decode curves are fitted on their own: a phase of the exponent table, not mixed in
+    exps = _section(md, "Scaling exponents")
+    assert re.search(r"\| transformer \| decode \| cpu \| 8 \| 2 \| 32–2048 \| 0\.[3-6]", exps)
 
 
 def test_backend_comparison_section(tmp_path):

@@ -15,7 +15,7 @@ from profiler import analysis as A
 from profiler import opanalysis as O
 from profiler.errors import UsageError
 from profiler.records import NOISY_REL_IQR
-from profiler.report import findings, profiling
+from profiler.report import findings, profiling, streaming
 from profiler.report.document import (
     Bullets,
     Code,
@@ -71,6 +71,7 @@ def analyse(records: pd.DataFrame, grid: dict, peaks: list[dict] | None = None,
         "backends": O.backend_comparison(records),
         "skipped_backends": O.skipped_backends(records),
         "traces": traces or [],
+        "decode": A.decode_scaling(records),
         "records": records,
         "exponents": A.exponents(records),
         "memory_exponents": _with_curve(A.exponents(records, "peak_memory_bytes")),
@@ -105,8 +106,8 @@ def build_document(run_dir: Path, t: dict, env: dict, spec_text: str, figures) -
         Section("Environment and method", environment_blocks(env, records, spec_text)),
     ]
     ref = t["ref"]
-    table = (findings.comparison_table(t, ref, profiling.comparison_rows(t, ref))
-             if ref else None)
+    table = (findings.comparison_table(t, ref, profiling.comparison_rows(t, ref)
+                                       + streaming.comparison_rows(t, ref)) if ref else None)
     if table is not None:
         sections.append(Section("LSTM vs Transformer, measured", [
             Paragraph("Each cell is a number from this run ('not measured' where the run "
@@ -114,12 +115,13 @@ def build_document(run_dir: Path, t: dict, env: dict, spec_text: str, figures) -
             table]))
     figs = {f.name: f for f in figures}
     sections.append(Section("Figures", [Image(f.path, f.title, f.caption) for f in figures
-                                        if f.name not in profiling.FIGURES]
+                                        if f.name not in (*profiling.FIGURES, streaming.FIGURE)]
                             or [Paragraph("No figure: no point ran.")]))
     sections += [
         profiling.where_time_goes_section(t, figs),
         profiling.efficiency_section(t, figs),
         profiling.backends_section(t, figs),
+        streaming.streaming_section(t, figs),
         profiling.traces_section(t, run_dir),
         Section("Scaling exponents", [exponent_table(t), decomposition_table(t)]),
         Section("Crossovers", [crossover_table(t)]),

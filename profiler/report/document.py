@@ -107,9 +107,13 @@ def fmt_exp(k, low=None, high=None) -> str:
     """An exponent with its 95% interval: 1.02 (95% 0.99–1.05)."""
     if missing(k):
         return "–"
+
+    def two(v) -> str:  # no "-0.00" for a flat curve's slope of -1e-4
+        return f"{round(float(v), 2) + 0.0:.2f}"
+
     if missing(low) or missing(high):
-        return f"{k:.2f}"
-    return f"{k:.2f} (95% {low:.2f}–{high:.2f})"
+        return two(k)
+    return f"{two(k)} (95% {two(low)}–{two(high)})"
 
 
 def fmt_n(n) -> str:

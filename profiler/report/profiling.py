@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from profiler.analysis import SERIES
+from profiler.records import PHASES
 from profiler.report.document import (
     Bullets,
     Image,
@@ -76,7 +77,8 @@ def share_sentences(shares: pd.DataFrame, ref: dict) -> list[str]:
     """'transformer inference, B=8: attention is 4% of profiled time at n=32 and 38% at
     n=4096 (projection_ff 61% → 44%).' per curve and phase at the reference config."""
     out = []
-    for phase in sorted(shares["phase"].unique()) if not shares.empty else ():
+    phases = set(shares["phase"]) if not shares.empty else set()
+    for phase in [p for p in PHASES if p in phases] + sorted(phases - set(PHASES)):
         data = at_reference(shares, ref, phase)
         for curve, sub in _curves(data).groupby("curve", sort=False) if not data.empty else ():
             ns = sorted(sub["seq_len"].unique())

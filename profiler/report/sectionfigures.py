@@ -18,6 +18,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 
 from profiler.analysis import curve_names, ok  # noqa: E402
 from profiler.opprofile import CATEGORIES  # noqa: E402
+from profiler.records import PHASES  # noqa: E402
 from profiler.report.figures import (  # noqa: E402
     MIB,
     MS,
@@ -31,6 +32,13 @@ from profiler.report.figures import (  # noqa: E402
 # One colour per operator category, the same in every panel and run.
 CATEGORY_COLORS = dict(zip(CATEGORIES, sns.color_palette("colorblind", len(CATEGORIES)),
                            strict=True))
+
+
+def _panel_rows(data: pd.DataFrame) -> list[tuple[str, str]]:
+    """(phase, device) of each row of panels, phases in the order a sweep runs them."""
+    pairs = set(zip(data["phase"], data["device"], strict=True))
+    rank = {p: i for i, p in enumerate(PHASES)}
+    return sorted(pairs, key=lambda pd_: (rank.get(pd_[0], len(PHASES)), pd_))
 
 
 def _one_config(df: pd.DataFrame) -> pd.DataFrame:
@@ -51,8 +59,7 @@ def plot_time_shares(shares: pd.DataFrame):
     if data.empty:
         return None
     data = data.assign(curve=curve_names(data))
-    curves = sorted(data["curve"].unique())
-    rows = sorted(set(zip(data["phase"], data["device"], strict=True)))  # (phase, device)
+    curves, rows = sorted(data["curve"].unique()), _panel_rows(data)
     used = [c for c in CATEGORIES if data.loc[data["category"] == c, "share"].max() > 0.005]
     fig, axes = plt.subplots(len(rows), len(curves), squeeze=False, sharey=True,
                              figsize=(3.6 * len(curves) + 1.6, 2.7 * len(rows) + 0.8))
@@ -92,12 +99,18 @@ def _lines(ax, data: pd.DataFrame, y: str, palette: dict) -> None:
         g = g.sort_values("seq_len")
         ax.plot(g["seq_len"], g[y], color=palette[curve], marker=markers[b], markersize=5,
                 label=f"{curve} B={int(b)}")
+    _plain_log_y(ax)
+    _log2_x(ax, data["seq_len"])
+
+
+def _plain_log_y(ax) -> None:
+    """Log y axis with ticks at 1, 2, 5 × 10^k written as plain numbers (0.5, 20), not 2×10^1."""
     ax.set_yscale("log")
-    # ticks at 1, 2, 5 × 10^k written as plain numbers (3, 20, 0.5), not 2×10^1
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    lo, hi = ax.get_ylim()  # after plotting: 1-2-5 ticks crowd an axis of many decades
+    subs = (1.0, 2.0, 5.0) if hi / lo < 10 ** 2.5 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
-    _log2_x(ax, data["seq_len"])
 
 
 def plot_efficiency(eff: pd.DataFrame):
@@ -110,7 +123,7 @@ def plot_efficiency(eff: pd.DataFrame):
     data["pct"] = data["peak_fraction"] * 100
     has_peak = data["pct"].notna().any()
     palette = _palette(data["model"])
-    rows = sorted(set(zip(data["phase"], data["device"], strict=True)))  # (phase, device)
+    rows = _panel_rows(data)
     fig, axes = plt.subplots(len(rows), 2 if has_peak else 1, squeeze=False,
                              figsize=(10 if has_peak else 5.5, 2.9 * len(rows) + 0.6))
     for i, (phase, device) in enumerate(rows):
@@ -137,7 +150,8 @@ def plot_efficiency(eff: pd.DataFrame):
     return fig
 
 
-def _metric_panels(data: pd.DataFrame, hue: str, metrics: list[tuple[str, str]], title: str):
+def _metric_panels(data: pd.DataFrame, hue: str, metrics: list[tuple[str, str]], title: str,
+                   xlabel: str = "sequence length n (tokens)"):
     """relplot with one column per metric (y, label), rows = phase · device, log-log,
     slopes 1 and 2 drawn on every panel."""
     long = data.melt(id_vars=[c for c in data.columns if c not in [m for m, _ in metrics]],
@@ -151,16 +165,16 @@ def _metric_panels(data: pd.DataFrame, hue: str, metrics: list[tuple[str, str]],
                     col_order=[labels[m] for m, _ in metrics],
                     palette=_palette(long[hue]), height=3.4, aspect=1.3,
                     facet_kws={"sharey": False, "sharex": False})
-    g.set(yscale="log")
     g.set_titles("{row_name}")
     for (panel, metric), ax in g.axes_dict.items():
         facet = long[(long["panel"] == panel) & (long["metric"] == metric)]
+        _plain_log_y(ax)
         _log2_x(ax, long["seq_len"])
-        ax.set_xlabel("sequence length n (tokens)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(metric)
         if not facet.empty:
             _reference_slopes(ax, facet["seq_len"], facet["y"].min())
-    g.figure.suptitle(title, y=1.02)
+    g.figure.suptitle(title, y=1.05)
     return g.figure
 
 
@@ -192,7 +206,7 @@ def plot_decode(records: pd.DataFrame):
     return _metric_panels(data, "model", [("latency_ms", "latency per generated token (ms)"),
                                           ("state_kib", "state carried (KiB)")],
                           "Streaming decode: cost per token vs context length n (log-log; "
-                          "dotted: slopes 1 and 2)")
+                          "dotted: slopes 1 and 2)", "context length n (tokens)")
 
 
 def section_plan(tables: dict) -> list[tuple]:

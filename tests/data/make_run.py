@@ -13,6 +13,10 @@ Operator profiling: every ok row has an op table (``ops``) that splits the same 
 into categories (the Transformer's c·n² term is attention, so its share grows with n;
 the LSTM's per-step term is the recurrent kernel), peak.json holds a matmul peak per
 thread count, and traces/ a tiny Chrome trace per traced point (one trace failed).
+
+Decode (one generated token at context n): the LSTM's cost and (h, c) state are
+constant in n; the Transformer reads its KV cache, which grows ∝ n, at a memory
+bandwidth, so its per-token cost grows towards ∝ n.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ OUT = Path(__file__).resolve().parent / "run_small"
 SEQ_LENS = [32, 64, 128, 256, 512, 1024, 2048]
 BATCHES = [1, 8]
 THREADS = [1, 2]
-PHASES = ["inference", "train_step"]
+PHASES = ["inference", "train_step", "decode"]
 MODELS = {"lstm": "lstm", "transformer": "transformer"}
 PARAMS = {"lstm": 66_560, "transformer": 99_968}
 H = 64  # hidden / d_model
@@ -57,7 +61,7 @@ batch_size = [1, 8]
 device     = ["cpu"]
 dtype      = ["float32"]
 threads    = [1, 2]
-phase      = ["inference", "train_step"]
+phase      = ["inference", "train_step", "decode"]
 
 [models.lstm]
 hidden = 64
@@ -109,6 +113,8 @@ def true_latency(model: str, phase: str, b: int, t: int, n: int) -> float:
 
 def cost_terms(model: str, phase: str, b: int, t: int, n: int) -> tuple[float, float, float]:
     """Seconds of the fixed, linear and quadratic terms of one call."""
+    if phase == "decode":
+        return decode_terms(model, b, t, n)
     if model == "lstm":
         # per time step; batch rows share one GEMM, so B=8 costs ~2× B=1, not 8×.
         # 2 threads help a little at B=8 and hurt at B=1 (tiny GEMMs, see MEASUREMENT.md).
@@ -120,6 +126,25 @@ def cost_terms(model: str, phase: str, b: int, t: int, n: int) -> tuple[float, f
         terms = (150e-6, 1.2e-6 * b * n / speed, 2.5e-9 * b * n * n / speed)
     factor = LATENCY_SCALE * (TRAIN_FACTOR if phase == "train_step" else 1.0)
     return tuple(x * factor for x in terms)
+
+
+DECODE_BANDWIDTH = {1: 10e9, 2: 13e9}  # bytes/s a token's cache read streams at
+
+
+def state_bytes(model: str, b: int, n: int) -> int:
+    """Decode state: (h, c) of 2 layers (B, H) fp32; or K and V of 2 layers for n + 1
+    positions, (B, heads, n + 1, H / heads) fp32 (steps.py / models.py decode_init)."""
+    if model == "lstm":
+        return LAYERS * 2 * b * H * 4
+    return LAYERS * 2 * b * (n + 1) * H * 4
+
+
+def decode_terms(model: str, b: int, t: int, n: int) -> tuple[float, float, float]:
+    """Seconds per generated token: a fixed step (one time step of every layer, or the
+    projections of one position) and, for the KV cache, reading the cache (∝ n)."""
+    if model == "lstm":
+        return (90e-6 * (1 + 0.1 * (b - 1)) * {1: 1.0, 2: 0.9}[t], 0.0, 0.0)
+    return (150e-6 * (1 + 0.05 * (b - 1)), state_bytes(model, b, n) / DECODE_BANDWIDTH[t], 0.0)
 
 
 # How each term of the laws splits into operators: (name, category, calls per layer,
@@ -142,6 +167,21 @@ OPS = {
         "quadratic": [("aten::_scaled_dot_product_flash_attention_for_cpu", "attention", 1, 1.0)],
     },
 }
+# Decode: one time step / one position; the Transformer's linear term is its cache read.
+DECODE_OPS = {
+    "lstm": {"fixed": [("aten::mkldnn_rnn_layer", "recurrent", 1, 0.8),
+                       ("aten::addmm", "projection_ff", 0, 0.1),
+                       ("aten::embedding", "data_movement", 0, 0.05),
+                       ("aten::empty", "other", 4, 0.05)]},
+    "transformer": {"fixed": [("aten::addmm", "projection_ff", 4, 0.6),
+                              ("aten::native_layer_norm", "normalization", 2, 0.1),
+                              ("aten::gelu", "elementwise", 1, 0.1),
+                              ("aten::copy_", "data_movement", 2, 0.1),
+                              ("aten::_scaled_dot_product_flash_attention_for_cpu",
+                               "attention", 1, 0.1)],
+                    "linear": [("aten::_scaled_dot_product_flash_attention_for_cpu",
+                                "attention", 1, 1.0)]},
+}
 # A train step adds the loss and the optimizer (fractions of the fixed term's scale).
 TRAIN_OPS = [("aten::_log_softmax", "loss", 1, 0.05), ("Optimizer.step#Adam.step", "optimizer",
                                                         1, 0.08)]
@@ -161,7 +201,8 @@ def make_ops(model: str, phase: str, b: int, t: int, n: int, steps: int = 1) -> 
         row["self_cpu_s"] += seconds * PROFILE_OVERHEAD * steps
 
     for term, seconds in (("fixed", fixed), ("linear", linear), ("quadratic", quadratic)):
-        for name, category, calls, frac in OPS[model].get(term, []):
+        for name, category, calls, frac in (DECODE_OPS if phase == "decode" else
+                                            OPS)[model].get(term, []):
             add(name, category, calls, frac * seconds)
     if phase == "train_step":
         total = fixed + linear + quadratic
@@ -176,6 +217,8 @@ def make_ops(model: str, phase: str, b: int, t: int, n: int, steps: int = 1) -> 
 def peak_memory(model: str, phase: str, b: int, n: int) -> int:
     """Bytes above baseline: activations linear in B·n; a train step of the Transformer
     also keeps the n×n attention probabilities (4 heads, fp32) for backward."""
+    if phase == "decode":  # one position's activations, and its scores over the cache
+        return int(1 << 16) + b * H * 4 * 8 + (b * 4 * (n + 1) * 4 if model != "lstm" else 0)
     act = b * n * H * 4 * (8 if model == "lstm" else 12)
     if phase == "train_step":
         act *= 3
@@ -185,7 +228,11 @@ def peak_memory(model: str, phase: str, b: int, n: int) -> int:
 
 
 def flops(model: str, phase: str, b: int, n: int) -> float:
-    """Analytic FLOPs of one call, 2 layers (see MEASUREMENT.md)."""
+    """Analytic FLOPs of one call, 2 layers (see MEASUREMENT.md); decode: one token."""
+    if phase == "decode":  # models.py decode_flops, without the vocabulary head
+        if model == "lstm":
+            return 2 * (2 * b * 4 * H * (H + H))
+        return 2 * (8 * b * H * H + 4 * b * (n + 1) * H + 4 * b * H * 256)
     if model == "lstm":
         f = 2 * (2 * n * b * 4 * H * (H + H))
     else:
@@ -228,12 +275,14 @@ def make_row(rng: np.random.Generator, key: tuple, stamp: int) -> dict:
     samples = (true * rng.lognormal(0.0, sigma, size=count)).round(9).tolist()
     st = summarize(samples)
     fl = flops(model, phase, b, n)
+    decode = phase == "decode"  # latency per generated token; B tokens per call
     return result_row(
         point, status="ok", error=None, ops=make_ops(*key),
         latency_s=st.median, latency_iqr_s=st.iqr, latency_mean_s=st.mean,
         latency_min_s=st.min, latency_rel_iqr=st.rel_iqr, noisy=st.noisy,
         latency_samples_s=samples, calls_per_sample=1, samples=st.n, warmup_calls=3,
-        tokens_per_s=b * n / st.median, flops=fl, flops_per_s=fl / st.median,
+        tokens_per_s=(b if decode else b * n) / st.median, flops=fl, flops_per_s=fl / st.median,
+        state_bytes=state_bytes(model, b, n) if decode else None,
         peak_memory_bytes=peak_memory(model, phase, b, n), peak_memory_reserved_bytes=None,
         memory_source="torch.profiler", nvml_used_bytes=None,
         measured_s=float(sum(samples)), point_wall_s=float(sum(samples)) + 0.3, **common)
