@@ -155,11 +155,15 @@ def efficiency_sentences(eff: pd.DataFrame, ref: dict) -> list[str]:
     for curve, sub in _curves(data).groupby("curve", sort=False) if not data.empty else ():
         sub = sub.sort_values("seq_len")
         a, b = sub.iloc[0], sub.iloc[-1]
-        text = (f"{curve} {ref['phase']}, B={int(b['batch_size'])}: {fmt_flops(a['flops_per_s'])}"
-                f" at n={a['seq_len']} to {fmt_flops(b['flops_per_s'])} at n={b['seq_len']}")
+        one = len(sub) == 1  # a curve that stopped at its first n: no "from ... to"
+        text = (f"{curve} {ref['phase']}, B={int(b['batch_size'])}: "
+                + (f"{fmt_flops(b['flops_per_s'])} at n={b['seq_len']}" if one else
+                   f"{fmt_flops(a['flops_per_s'])} at n={a['seq_len']} to "
+                   f"{fmt_flops(b['flops_per_s'])} at n={b['seq_len']}"))
         if not missing(b["peak_fraction"]):
-            text += (f", {_pct(a['peak_fraction'])} to {_pct(b['peak_fraction'])} of the "
-                     f"machine's {fmt_flops(b['peak_flops_per_s'])} matmul peak")
+            text += (f", {'' if one else _pct(a['peak_fraction']) + ' to '}"
+                     f"{_pct(b['peak_fraction'])} of the machine's "
+                     f"{fmt_flops(b['peak_flops_per_s'])} matmul peak")
         else:
             text += " (no matmul peak measured for this device/dtype/threads)"
         if not missing(b["datasheet_fraction"]):
