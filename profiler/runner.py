@@ -13,11 +13,14 @@ from dataclasses import asdict, dataclass, field
 
 from profiler.records import Point, result_row
 from profiler.spec import SweepSpec
+from profiler.timing import MIN_SAMPLES_FLOOR, TimingConfig
 from profiler.worker import Worker
 
-# A point costs about warm-up + samples + one profiled pass of calls; used to
-# turn a predicted per-call latency into a predicted point time.
-CALLS_PER_POINT = 2 + 5 + 1
+
+def calls_per_point(timing: TimingConfig) -> int:
+    """The fewest calls a point costs: warm-up, the sample floor, one profiled pass.
+    Turns a predicted per-call latency into a predicted point time."""
+    return timing.warmup_calls + min(MIN_SAMPLES_FLOOR, timing.min_samples) + 1
 
 
 @dataclass
@@ -43,13 +46,13 @@ def predict_latency(measured: list[tuple[int, float]], seq_len: int) -> float | 
     return t1 * (seq_len / n1) ** k
 
 
-def skip_reason(point: Point, curve: Curve, budget_s: float) -> str | None:
-    """Why not to run ``point``, or None to run it."""
+def skip_reason(point: Point, curve: Curve, budget_s: float, calls: int) -> str | None:
+    """Why not to run ``point`` (``calls`` calls at least), or None to run it."""
     if curve.stopped_by:
         return curve.stopped_by
     predicted = predict_latency(curve.measured, point.seq_len)
-    if predicted is not None and predicted * CALLS_PER_POINT > budget_s:
-        return (f"predicted {predicted * CALLS_PER_POINT:.1f} s for {CALLS_PER_POINT} calls "
+    if predicted is not None and predicted * calls > budget_s:
+        return (f"predicted {predicted * calls:.1f} s for {calls} calls "
                 f"(~{predicted:.3g} s/call) > point budget {budget_s:g} s")
     return None
 
@@ -93,7 +96,7 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
                 break
             on_start(point)
             curve = curves.setdefault(point.series, Curve())
-            reason = skip_reason(point, curve, budget.point_seconds)
+            reason = skip_reason(point, curve, budget.point_seconds, calls_per_point(spec.timing))
             if reason:
                 row = result_row(point, status="skipped", error=reason, run_id=run_id)
             else:
@@ -200,8 +203,11 @@ def _learn(curves: dict[tuple, Curve], row: dict) -> None:
     point = point_of(row)
     curve = curves.setdefault(point.series, Curve())
     status = row["status"]
-    if status == "ok" and row.get("latency_s"):
-        curve.measured.append((point.seq_len, row["latency_s"]))
+    # the fastest sample predicts best: a burst of load elsewhere on the machine
+    # inflates the median of a noisy point and would skip the rest of its curve
+    latency = row.get("latency_min_s") or row.get("latency_s")
+    if status == "ok" and latency:
+        curve.measured.append((point.seq_len, latency))
     elif status in ("oom", "timeout", "crashed") and not curve.stopped_by:
         curve.stopped_by = f"{status} at seq_len={point.seq_len}"
     elif status == "skipped" and not curve.stopped_by and "budget" in (row.get("error") or ""):

@@ -20,10 +20,29 @@ def test_predict_power_law_through_last_two():
 
 def test_skip_reasons():
     p = Point("lstm", 400, 1, "cpu", "float32", 1, "inference")
-    assert skip_reason(p, Curve(measured=[(100, 0.01), (200, 0.02)]), 5.0) is None
-    why = skip_reason(p, Curve(measured=[(100, 0.1), (200, 0.4)]), 5.0)
-    assert why.startswith("predicted 12.8 s") and "point budget 5 s" in why
-    assert skip_reason(p, Curve(stopped_by="oom at seq_len=200"), 5.0) == "oom at seq_len=200"
+    assert skip_reason(p, Curve(measured=[(100, 0.01), (200, 0.02)]), 5.0, 8) is None
+    why = skip_reason(p, Curve(measured=[(100, 0.1), (200, 0.4)]), 5.0, 8)
+    assert why.startswith("predicted 12.8 s for 8 calls") and "point budget 5 s" in why
+    assert skip_reason(p, Curve(stopped_by="oom at seq_len=200"), 5.0, 8) == \
+        "oom at seq_len=200"
+
+
+def test_calls_per_point_from_timing():
+    from profiler.runner import calls_per_point
+    from profiler.timing import TimingConfig
+
+    # 2 warm-up calls + a floor of 3 samples + 1 profiled pass
+    assert calls_per_point(TimingConfig(warmup_calls=2, min_samples=5)) == 6
+    assert calls_per_point(TimingConfig(warmup_calls=1, min_samples=1)) == 3
+
+
+def test_prediction_learns_from_the_fastest_sample():
+    from profiler.runner import _learn
+
+    curves = {}
+    p = Point("lstm", 100, 1, "cpu", "float32", 1, "inference")
+    _learn(curves, result_row(p, status="ok", latency_s=1.5, latency_min_s=0.01))
+    assert curves[p.series].measured == [(100, 0.01)]
 
 
 SPEC = """
