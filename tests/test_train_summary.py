@@ -6,7 +6,8 @@ from profiler.train.summary import claims, far_near_ratio, mean_std, recall_by_k
 
 
 def _rec(family, seed, mse, epoch_s, test_curve=(0.3, 0.2, 0.1)):
-    return {"family": family, "seed": seed, "params": 10, "epochs": 3, "test_mse": mse,
+    return {"family": family, "seed": seed, "params": 10, "epochs": 3, "threads": 1,
+            "test_mse": mse,
             "test_mse_by_epoch": list(test_curve),
             "baseline_mse": 0.02, "epoch_compute_s": [epoch_s * 5, epoch_s, epoch_s],
             "epoch_data_s": [0.01, 0.01, 0.01], "train_loss": [0.3, 0.2, 0.1]}

@@ -26,8 +26,8 @@ GRADIENT_SAMPLES = 200  # recall test sequences used by the gradient probe
 # Intra-op threads for training and probes. The models are tiny (50k / 100k parameters,
 # batch 32, n = 20): on a 2-core machine 1 -> 2 threads changed an epoch by under 10%
 # (LSTM 130 vs 140 ms, Transformer 344 vs 374 ms), while with another process on the
-# cores 2 threads made single epochs up to 100x slower (0.1 s -> 25 s: every parallel
-# region waits for a descheduled thread). Thread scaling is the sweep's job.
+# cores 2 threads made single LSTM epochs over 100x slower (0.14 s -> 24 s: every
+# parallel region waits for a descheduled thread). Thread scaling is the sweep's job.
 TRAIN_THREADS = 1
 
 
