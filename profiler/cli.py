@@ -113,6 +113,9 @@ def _add_train(sub) -> None:
     p.add_argument("--epochs", type=int, default=20, help="training epochs per model and seed")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, auto")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU intra-op threads (1: these models are too small to gain from more, "
+                        "and extra threads stall whenever another process holds a core)")
     p.set_defaults(func=_run_train)
 
 

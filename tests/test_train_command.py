@@ -57,6 +57,7 @@ def test_report_is_rebuilt_from_the_directory_alone(tmp_path, tiny_probes):
 @pytest.mark.parametrize("argv, message", [
     (["--epochs", "0"], "--epochs"),
     (["--seeds", "0"], "--seeds"),
+    (["--threads", "0"], "--threads"),
     (["--device", "tpu"], "--device"),
     (["--device", "cuda:99"], "--device"),
 ])

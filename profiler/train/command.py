@@ -56,6 +56,8 @@ def check_args(args) -> tuple[Path, torch.device]:
         raise UsageError(f"--epochs must be >= 1 (got {args.epochs})")
     if args.seeds < 1:
         raise UsageError(f"--seeds must be >= 1 (got {args.seeds})")
+    if getattr(args, "threads", 1) < 1:
+        raise UsageError(f"--threads must be >= 1 (got {args.threads})")
     out = Path(args.out) if args.out else Path(
         "reports", f"train-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     if out.exists() and not out.is_dir():
@@ -117,7 +119,7 @@ def train_command(args) -> int:
     out, device = check_args(args)
     # Set before any work (oneDNN sizes its pools on first use); recorded in env.json
     # and in every record. See TRAIN_THREADS for why not all cores.
-    torch.set_num_threads(TRAIN_THREADS)
+    torch.set_num_threads(getattr(args, "threads", TRAIN_THREADS))
     started = time.perf_counter()
     load_at_start = round(os.getloadavg()[0], 2)
     data = sine_data()
