@@ -29,7 +29,8 @@ _NUMERIC = ["params", "seq_len", "batch_size", "tokens", "threads", "latency_s",
             "latency_iqr_s", "latency_mean_s", "latency_min_s", "latency_rel_iqr",
             "calls_per_sample", "samples", "warmup_calls", "tokens_per_s", "flops",
             "flops_per_s", "peak_memory_bytes", "peak_memory_reserved_bytes",
-            "nvml_used_bytes", "measured_s", "point_wall_s", "state_bytes"]
+            "nvml_used_bytes", "measured_s", "point_wall_s", "state_bytes", "bytes_moved",
+            "arithmetic_intensity"]
 
 
 def records_frame(rows: list[dict]) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from profiler import kernels, memory, nvml, timing
 from profiler.models import build_model, count_params
 from profiler.records import Point, result_row
 from profiler.stats import summarize
-from profiler.steps import ATTENTION_BACKENDS, PHASE_FLOP_FACTOR, make_step
+from profiler.steps import ATTENTION_BACKENDS, PHASE_FLOP_FACTOR, make_step, phase_bytes
 from profiler.timing import TimingConfig
 
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -90,6 +90,11 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
             flops = int(model.flops(point.batch_size, point.seq_len)
                         * PHASE_FLOP_FACTOR[point.phase])
         tokens = step.tokens_per_call or point.tokens
+        ran = kernels.detect_kernels(mem.op_names)
+        # the n×n scores count only where the math kernel really ran (CUDA may fall back)
+        nbytes = phase_bytes(model, point.phase, point.batch_size, point.seq_len,
+                             TORCH_DTYPES[point.dtype].itemsize,
+                             "math" if ran["attention_kernel"] == "sdpa-math" else "flash")
         return result_row(
             point, status="ok", **fields,
             latency_s=st.median, latency_iqr_s=st.iqr, latency_mean_s=st.mean,
@@ -98,11 +103,12 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
             samples=st.n, warmup_calls=samples.warmup_calls,
             tokens_per_s=tokens / st.median, state_bytes=step.state_bytes,
             flops=flops, flops_per_s=flops / st.median if flops else None,
+            bytes_moved=nbytes, arithmetic_intensity=flops / nbytes if flops and nbytes else None,
             peak_memory_bytes=mem.peak_bytes, peak_memory_reserved_bytes=mem.reserved_bytes,
             memory_source=mem.source, nvml_used_bytes=nvml_bytes,
             timer=timer.name, measured_s=samples.measured_s, ops=mem.ops,
             point_wall_s=time.perf_counter() - t_point,
-            **kernels.detect_kernels(mem.op_names),
+            **ran,
         )
     except NotImplementedError as exc:  # e.g. a user model without decode support
         return result_row(point, status="skipped", error=f"not supported: {exc}", **common)

@@ -5,6 +5,10 @@ Every model takes token ids ``(B, n)`` and returns logits ``(B, n, vocab)``.
 Built-in models carry ``family`` and ``flops(batch, seq_len)``: the analytic
 forward FLOPs (multiply-add = 2 FLOPs), because counters see 0 for the fast
 kernels a sweep hits (oneDNN LSTM, CPU flash attention; see MEASUREMENT.md).
+``bytes_moved(batch, seq_len, dtype_bytes, attention_kernel)`` is a lower bound of
+the memory traffic of one forward (weights read once, every op reads its inputs and
+writes its output once), so FLOPs / bytes is an upper bound of the arithmetic
+intensity: it places a point on the roofline (compute- or memory-bound).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from profiler.errors import UsageError
+
+TOKEN_ID_BYTES = 8  # token ids are int64
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,36 @@ class RecurrentLM(nn.Module):
     def decode_flops(self, batch: int, context: int) -> int:
         """One generated token: one time step of every layer, plus the head (no n term)."""
         return self.flops(batch, 1)
+
+    def bytes_moved(self, batch: int, seq_len: int, dtype_bytes: int,
+                    attention_kernel: str | None = None) -> int:
+        """Lower bound of the bytes one forward reads and writes (no attention: the
+        kernel argument is unused).
+
+        Ops at module granularity, each reading its inputs and writing its output once
+        (B = batch, n = seq_len, H = hidden, V = vocab, s = dtype_bytes):
+          embedding  (B, n) int64 ids -> (B, n, H)      8·B·n + s·B·n·H
+          layer l    (B, n, H) -> (B, n, H)             s·B·n·2H, for each of L layers
+          head       (B, n, H) -> (B, n, V)             s·B·n·(H + V)
+        Weights once: every parameter but the embedding table, of which only the
+        looked-up rows are read (at most min(B·n, V) rows of H).
+        Why a lower bound: the fused kernel's gate pre-activations (B, n, G·H) and the
+        per-step h, c are not counted, and W_hh (G·H × H) is counted once though each of
+        the n steps reads it. At H=64 that matrix is 64 KiB in fp32 and stays in cache,
+        so here caches do make DRAM traffic about this small, but the bound is loose as
+        a cost model: the n dependent small GEMMs wait on each other, and the LSTM is
+        latency-bound, not bandwidth-bound, whatever its intensity says."""
+        c, B, n, H, s = self.cfg, batch, seq_len, self.cfg.hidden, dtype_bytes
+        weights = s * (count_params(self) - c.vocab * H + min(B * n, c.vocab) * H)
+        activations = s * B * n * (H + c.layers * 2 * H + H + c.vocab)
+        return weights + TOKEN_ID_BYTES * B * n + activations
+
+    def decode_bytes(self, batch: int, context: int, dtype_bytes: int) -> int:
+        """One generated token: a one-step forward plus reading the carried state once,
+        (h, c) for LSTM or h for GRU, each (layers, B, H): no n term."""
+        states = 2 if self.family == "lstm" else 1
+        return (self.bytes_moved(batch, 1, dtype_bytes)
+                + states * self.cfg.layers * batch * self.cfg.hidden * dtype_bytes)
 
 
 class EncoderBlock(nn.Module):
@@ -212,6 +248,40 @@ class TransformerLM(nn.Module):
         c, B, n, d = self.cfg, batch, seq_len, self.cfg.d_model
         per_layer = 8 * B * n * d * d + 4 * B * n * n * d + 4 * B * n * d * c.ff
         return c.layers * per_layer + 2 * B * n * d * c.vocab
+
+    def bytes_moved(self, batch: int, seq_len: int, dtype_bytes: int,
+                    attention_kernel: str | None = "flash") -> int:
+        """Lower bound of the bytes one forward reads and writes.
+
+        Every op reads its inputs and writes its output once; in elements per position
+        (B·n positions, d = d_model, s = dtype_bytes), per layer:
+          norm1 d→d, qkv d→3d, attention 3d→d, proj d→d, residual add 2d→d,
+          norm2 d→d, ff1 d→ff, gelu ff→ff, ff2 ff→d, residual add 2d→d
+          = reads 12d + 2ff + writes 10d + 2ff = 22d + 4ff
+        and outside the layers: embedding →d, position add 2d→d, final norm d→d,
+        head d→V = 7d + V; plus the int64 ids and the (n, d) position table read once.
+        Weights once: every parameter but the embedding tables, of which only the
+        looked-up rows are read (min(B·n, V) token rows; learned positions: n rows).
+        ``attention_kernel`` "math" materialises the scores S = QKᵀ and P = softmax(S),
+        (B, heads, n, n) each, written once and read once: + 4·B·heads·n² elements per
+        layer. Flash attention keeps its tiles of S on chip and adds nothing (any other
+        kernel name counts as flash).
+        Why a lower bound: the heads transpose's copies, the math kernel's scaled q, a
+        causal mask and other temporaries are not counted, and caches can only lower DRAM
+        traffic further (when a working set, e.g. the weights, fits)."""
+        c, B, n, d, s = self.cfg, batch, seq_len, self.cfg.d_model, dtype_bytes
+        tables = c.vocab * d + (c.max_len * d if self.pos is not None else 0)
+        weights = s * (count_params(self) - tables + min(B * n, c.vocab) * d + n * d)
+        per_position = c.layers * (22 * d + 4 * c.ff) + 7 * d + c.vocab
+        scores = c.layers * 4 * B * c.heads * n * n if attention_kernel == "math" else 0
+        return weights + TOKEN_ID_BYTES * B * n + s * (B * n * per_position + scores)
+
+    def decode_bytes(self, batch: int, context: int, dtype_bytes: int) -> int:
+        """One generated token at context n: a one-position forward (whose attention
+        reads its own k, v) plus the other n cached positions' K and V read once,
+        (B, heads, n, d/heads) each per layer: grows ∝ n, like the KV cache."""
+        cache = self.cfg.layers * 2 * batch * context * self.cfg.d_model * dtype_bytes
+        return self.bytes_moved(batch, 1, dtype_bytes) + cache
 
 
 BUILTIN = {

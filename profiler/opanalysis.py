@@ -4,8 +4,8 @@ Inputs are the frame of ``analysis.records_frame`` (its ``ops`` column holds the
 table of each point's untimed profiled pass, see opprofile.op_table), the rows of
 peak.json (``store.load_peaks``) and of traces/index.jsonl (``store.load_traces``).
 Every function returns a DataFrame (empty, with its columns, when the run has no
-such data: older runs have no ``ops``, no peak.json, no traces). Nothing here plots
-or formats.
+such data: older runs have no ``ops``, no peak.json, no traces, no ``bytes_moved``).
+Nothing here plots or formats.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ SHARE_COLUMNS = A.SERIES + ["family", "seq_len", "category", "share", "self_s", 
 EFFICIENCY_COLUMNS = A.SERIES + ["family", "seq_len", "flops_per_s", "peak_flops_per_s",
                                  "peak_fraction", "matmul_n", "datasheet_flops_per_s",
                                  "datasheet_fraction"]
+ROOFLINE_COLUMNS = A.SERIES + ["family", "seq_len", "flops_per_s", "bytes_moved",
+                                "arithmetic_intensity", "peak_flops_per_s",
+                                "bandwidth_bytes_per_s", "machine_balance",
+                                "roofline_flops_per_s", "roofline_fraction", "roof", "bound"]
+# Below this fraction of its roofline bound a point is "latency-bound": neither the FLOPs
+# nor the bytes explain its time; dependent steps, launches or framework overhead do
+# (the LSTM's n sequential small GEMMs at batch 1).
+LATENCY_BOUND_FRACTION = 0.10
 TOP_COLUMNS = ["model", "family", "attention", "device", "phase", "dtype", "threads",
                "batch_size", "seq_len", "source", "rank", "name", "category", "calls",
                "self_s", "share"]
@@ -111,6 +119,47 @@ def efficiency(df: pd.DataFrame, peaks: list[dict]) -> pd.DataFrame:
                     "matmul_n": peak.get("matmul_n") or math.nan,
                     "datasheet_flops_per_s": ds, "datasheet_fraction": r["flops_per_s"] / ds})
     return pd.DataFrame(out, columns=EFFICIENCY_COLUMNS)
+
+
+def roofline_bound(intensity: float, achieved: float, peak: float,
+                   bandwidth: float) -> tuple[float, str, str]:
+    """(roofline bound in FLOP/s, roof, class) of one point.
+
+    bound = min(peak, intensity × bandwidth) (FLOP/byte × byte/s = FLOP/s); the roof is
+    "memory" when intensity < machine balance = peak / bandwidth, else "compute". The
+    class is "latency-bound" when achieved < LATENCY_BOUND_FRACTION × bound, else
+    "<roof>-bound". Intensity is an upper bound (bytes_moved is a lower bound), so a
+    point called compute-bound may still touch more memory than counted."""
+    bound = min(peak, intensity * bandwidth)
+    roof = "memory" if intensity < peak / bandwidth else "compute"
+    cls = "latency-bound" if achieved < LATENCY_BOUND_FRACTION * bound else f"{roof}-bound"
+    return bound, roof, cls
+
+
+def roofline(df: pd.DataFrame, peaks: list[dict]) -> pd.DataFrame:
+    """Per ok record with FLOPs and bytes_moved: its intensity, the roofline bound of its
+    (device, dtype, threads) from peak.json's matmul peak and copy bandwidth, the fraction
+    of that bound achieved and its class. Without a bandwidth (a peak.json from before
+    it) the roofline columns are NaN / None; records from before bytes_moved are left out."""
+    table = valid_peaks(peaks)
+    if "arithmetic_intensity" not in df:
+        return pd.DataFrame(columns=ROOFLINE_COLUMNS)
+    rows = A.ok(A.ok(df, "flops_per_s"), "arithmetic_intensity")
+    out = []
+    for _, r in rows.iterrows():
+        peak = _peak_for(table, r["device"], r["dtype"], r["threads"]) or {}
+        pf, bw = peak.get("flops_per_s") or 0.0, peak.get("bandwidth_bytes_per_s") or 0.0
+        ai, achieved = float(r["arithmetic_intensity"]), float(r["flops_per_s"])
+        bound, roof, cls = (roofline_bound(ai, achieved, pf, bw) if pf > 0 and bw > 0
+                            else (math.nan, None, None))
+        out.append({**{k: r[k] for k in A.SERIES}, "family": r["family"],
+                    "seq_len": int(r["seq_len"]), "flops_per_s": achieved,
+                    "bytes_moved": float(r["bytes_moved"]), "arithmetic_intensity": ai,
+                    "peak_flops_per_s": pf or math.nan, "bandwidth_bytes_per_s": bw or math.nan,
+                    "machine_balance": pf / bw if pf > 0 and bw > 0 else math.nan,
+                    "roofline_flops_per_s": bound, "roofline_fraction": achieved / bound,
+                    "roof": roof, "bound": cls})
+    return pd.DataFrame(out, columns=ROOFLINE_COLUMNS)
 
 
 def top_operators(df: pd.DataFrame, traces: list[dict], ref: dict, k: int = 8) -> pd.DataFrame:

@@ -1,9 +1,11 @@
-"""A peak-FLOP/s reference per (device, dtype, threads): a large matmul, measured.
+"""A peak-FLOP/s and a memory-bandwidth reference per (device, dtype, threads): a large
+matmul and a large copy, measured.
 
 Achieved FLOP/s of a point divided by this says how far the model is from what
 the machine does on its best-case kernel. On GPUs the datasheet figure is
 recorded beside it where known (dense, no sparsity), since a 1-second matmul
-rarely reaches it.
+rarely reaches it. The two together are the roofline: a point whose arithmetic
+intensity (FLOP/byte) is below peak / bandwidth is memory-bound.
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ DATASHEET_FLOPS = {
 }
 
 
+# HBM bandwidth in bytes/s from vendor datasheets; first substring of the device name
+# that matches wins (the H100 PCIe has HBM2e at 2.0 TB/s; a bare "H100" is the SXM part).
+DATASHEET_BANDWIDTH = (("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("H200", 4.8e12),
+                       ("A100-SXM4-80GB", 2.0e12), ("A100 80GB", 2.0e12))
+
+
+def datasheet_bandwidth(device_name: str) -> float | None:
+    return next((bw for key, bw in DATASHEET_BANDWIDTH if key in device_name), None)
+
+
 def datasheet_flops(device_name: str, dtype: str) -> float | None:
     for key, table in DATASHEET_FLOPS.items():
         if key in device_name:
@@ -36,9 +48,35 @@ def matmul_size(device: str) -> int:
     return 8192 if device.startswith("cuda") else 1024
 
 
+def copy_size(device: str) -> int:
+    """Bytes of the copied buffer: far beyond the last-level cache (tens of MiB on a CPU,
+    50 MiB on an H100), so the copy streams from memory."""
+    return (2 << 30) if device.startswith("cuda") else (256 << 20)
+
+
+def measure_bandwidth(device: str, threads: int, nbytes: int | None = None,
+                      cfg: TimingConfig | None = None) -> dict:
+    """Memory bandwidth in bytes/s of ``dst.copy_(src)`` of an ``nbytes`` buffer.
+
+    A copy reads nbytes and writes nbytes: 2·nbytes per call. With write-allocate
+    caches a CPU's DRAM also reads the destination's lines before writing them (3·nbytes),
+    so this figure is what a streaming op achieves, a little below the raw bus rate."""
+    torch.set_num_threads(threads)
+    nbytes = nbytes or copy_size(device)
+    src = torch.ones(nbytes // 4, device=device)  # fp32, every page touched before timing
+    dst = torch.zeros_like(src)
+    cfg = cfg or TimingConfig(warmup_s=0.2, min_time_s=0.3, max_time_s=1.5)
+    samples = sample(lambda: dst.copy_(src), lambda: None, False, make_timer(device), cfg)
+    st = summarize(samples.per_call_s)
+    moved = 2 * src.numel() * src.element_size()
+    return {"copy_bytes": src.numel() * src.element_size(),
+            "bandwidth_bytes_per_s": moved / st.median, "copy_latency_s": st.median}
+
+
 def measure_peak(device: str, dtype: str, threads: int, n: int | None = None,
-                 cfg: TimingConfig | None = None) -> dict:
-    """Achieved FLOP/s of an n x n x n matmul (2 n^3 FLOPs) in ``dtype`` on ``device``."""
+                 cfg: TimingConfig | None = None, copy_bytes: int | None = None) -> dict:
+    """Achieved FLOP/s of an n x n x n matmul (2 n^3 FLOPs) in ``dtype`` on ``device``,
+    and the memory bandwidth of a large copy (``measure_bandwidth``) beside it."""
     from profiler.measure import TORCH_DTYPES, device_name
 
     torch.set_num_threads(threads)
@@ -51,4 +89,6 @@ def measure_peak(device: str, dtype: str, threads: int, n: int | None = None,
     name = device_name(device)
     return {"device": device, "device_name": name, "dtype": dtype, "threads": threads,
             "matmul_n": n, "flops_per_s": 2 * n**3 / st.median, "latency_s": st.median,
-            "samples": st.n, "datasheet_flops_per_s": datasheet_flops(name, dtype)}
+            "samples": st.n, "datasheet_flops_per_s": datasheet_flops(name, dtype),
+            **measure_bandwidth(device, threads, copy_bytes, cfg),
+            "datasheet_bandwidth_bytes_per_s": datasheet_bandwidth(name)}

@@ -77,6 +77,9 @@ RESULT_FIELDS = (
     "noisy", "latency_samples_s", "calls_per_sample", "samples", "warmup_calls",
     # throughput and work
     "tokens_per_s", "flops", "flops_per_s",
+    # analytic lower bound of the bytes one call reads and writes (models.py bytes_moved,
+    # steps.py phase_bytes), and flops / bytes_moved in FLOP/byte: the roofline's x
+    "bytes_moved", "arithmetic_intensity",
     # memory, bytes, above the baseline before the step
     "peak_memory_bytes", "peak_memory_reserved_bytes", "memory_source", "nvml_used_bytes",
     # decode: bytes of the state carried between tokens ((h, c) or the KV cache)

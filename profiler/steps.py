@@ -34,6 +34,31 @@ ATTENTION_BACKENDS = {
 # weights), a train step ~3x (the optimizer's elementwise work is negligible).
 PHASE_FLOP_FACTOR = {"inference": 1, "forward": 1, "backward": 2, "train_step": 3}
 
+# Forward-bytes multipliers, lower bounds like the models' bytes_moved. Backward reads
+# the saved inputs and the output gradients and writes the input gradients (~2x the
+# forward's activation traffic), and reads each weight and writes its gradient (2x the
+# forward's weight bytes). A train step is forward + backward (3x), plus Adam.
+PHASE_BYTES_FACTOR = {"inference": 1, "forward": 1, "backward": 2, "train_step": 3}
+# Adam's step per parameter element: read p, g, m, v and write p, m, v (its state has
+# the parameter's dtype); its temporaries (the sqrt(v) denominator) are not counted.
+ADAM_TENSOR_PASSES = 7
+
+
+def phase_bytes(model: nn.Module, phase: str, batch: int, seq_len: int, dtype_bytes: int,
+                attention_kernel: str | None) -> int | None:
+    """Lower bound of the bytes one call of ``phase`` moves, or None without a formula
+    (a user model without ``bytes_moved``/``decode_bytes``)."""
+    if phase == "decode":
+        fn = getattr(model, "decode_bytes", None)
+        return int(fn(batch, seq_len, dtype_bytes)) if fn else None
+    fn = getattr(model, "bytes_moved", None)
+    if fn is None:
+        return None
+    total = fn(batch, seq_len, dtype_bytes, attention_kernel) * PHASE_BYTES_FACTOR[phase]
+    if phase == "train_step":
+        total += ADAM_TENSOR_PASSES * sum(p.numel() for p in model.parameters()) * dtype_bytes
+    return int(total)
+
 
 def tensor_bytes(obj) -> int:
     """Bytes of every tensor in a nest of tuples/lists/dicts (a decode state)."""

@@ -23,7 +23,7 @@ DATA = Path(__file__).parent / "data"
 RUN = DATA / "run_small"
 FIGURES = {"latency_vs_seq_len", "throughput_vs_batch", "memory_vs_seq_len", "quadratic_share",
            "status_map", "thread_speedup", "time_by_category", "flops_efficiency",
-           "decode_vs_context"}
+           "decode_vs_context", "roofline"}
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,9 @@ def test_partial_run_without_env_or_spec_renders(tmp_path):
     assert "Only one batch size ran." in md and "Only one thread count ran." in md
     assert not (run / "report.html").exists()
     figures = {p.stem for p in (run / "figures").glob("*.png")}
-    assert figures == FIGURES - {"throughput_vs_batch", "thread_speedup", "decode_vs_context"}
+    # no peak.json, so no bandwidth: no roofline either
+    assert figures == FIGURES - {"throughput_vs_batch", "thread_speedup", "decode_vs_context",
+                                 "roofline"}
     for link in re.findall(r"\]\(([^)\s]+)\)", md):
         assert (run / link).is_file()
 
@@ -216,6 +218,7 @@ def test_run_without_ops_peak_or_traces_says_not_available(tmp_path):
     md = (run / "report.md").read_text()
     assert "Operator breakdown not available" in _section(md, "Where the time goes")
     assert "Matmul peak: not available (no peak.json" in _section(md, "Efficiency")
+    assert "Roofline not available: no copy bandwidth" in _section(md, "Efficiency")
     assert "Traces not available" in _section(md, "Traces")
     assert "Backend comparison not available" in _section(md, "Attention backends")
     assert "Streaming decode not available" in _section(md, "Streaming")
@@ -223,6 +226,49 @@ def test_run_without_ops_peak_or_traces_says_not_available(tmp_path):
     assert "time_by_category" not in figures
     assert "flops_efficiency" in figures  # FLOPs are in the records; only the peak is missing
     assert "<h2>Where the time goes</h2>" in (run / "report.html").read_text()
+
+
+def test_roofline_figure_sentences_and_classes(rendered):
+    md = (rendered / "report.md").read_text()
+    eff = _section(md, "Efficiency")
+    assert "](figures/roofline.png)" in eff
+    assert "Copy bandwidth 12 GB/s (256 MiB copy, read + write counted)" in eff
+    # make_run.py: 88 GFLOP/s / 12 GB/s = 7.33 FLOP/byte; the intensity quoted at n=2048 is
+    # the record's flops / bytes_moved
+    rec = next(r for r in _rows(lambda r: r["model"] == "transformer" and r["seq_len"] == 2048
+                                and r["batch_size"] == 8 and r["threads"] == 2
+                                and r["phase"] == "inference"))
+    line = next(s for s in eff.splitlines()
+                if s.startswith("- Roofline, transformer inference, B=8: "))
+    assert f"→ {rec['flops'] / rec['bytes_moved']:.3g} FLOP/byte at n=2048" in line
+    assert "(machine balance 7.33 FLOP/byte)" in line and line.endswith(": compute-bound.")
+    # the sequential LSTM at batch 1 runs at a few % of its roof: its 28 inference and
+    # train_step points are latency-bound; decode (14) reads the weights for one token
+    assert "lstm B=1: 14 memory-bound, 28 latency-bound;" in eff
+    assert re.search(r"\| lstm \| inference \| cpu \| 1 \| 2 \| 2048 \| .* \| [\d.]+ FLOP/byte "
+                     r"\| [\d.]+% \| latency-bound \|", eff)
+    table = _section(md, "LSTM vs Transformer, measured")
+    assert re.search(r"\| Roofline at largest n: intensity, % of bound, class \| [\d.]+ "
+                     r"FLOP/byte at n=2048, \d+%: compute-bound \|", table)
+
+
+def test_old_run_without_bytes_or_bandwidth_renders(tmp_path):
+    run = tmp_path / "old"
+    _write_run(run, [{k: v for k, v in r.items() if k not in ("bytes_moved",
+                                                              "arithmetic_intensity")}
+                     for r in _rows(lambda r: r["batch_size"] == 8 and r["threads"] == 2
+                                    and r["phase"] == "inference")])
+    peaks = json.loads((RUN / "peak.json").read_text())
+    old = [{k: v for k, v in p.items() if "bandwidth" not in k and k != "copy_bytes"}
+           for p in peaks]
+    (run / "peak.json").write_text(json.dumps(old))
+    render_report(run, formats=("md",))
+    eff = _section((run / "report.md").read_text(), "Efficiency")
+    assert "Roofline not available: no ok record has `bytes_moved`" in eff
+    assert "Copy bandwidth: not measured" in eff
+    assert "| – | – | – |" in eff  # intensity, % of roofline, bound
+    assert not (run / "figures" / "roofline.png").exists()
+    assert (run / "figures" / "flops_efficiency.png").exists()
 
 
 def test_streaming_section_and_comparison_rows(rendered):

@@ -65,6 +65,7 @@ def analyse(records: pd.DataFrame, grid: dict, peaks: list[dict] | None = None,
         "ref": ref,
         "op_shares": O.time_shares(records),
         "efficiency": O.efficiency(records, peaks or []),
+        "roofline": O.roofline(records, peaks or []),
         "peaks": peaks or [],
         "top_ops": O.top_operators(records, traces or [], ref) if ref else
         pd.DataFrame(columns=O.TOP_COLUMNS),

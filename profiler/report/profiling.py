@@ -15,6 +15,7 @@ import pandas as pd
 
 from profiler.analysis import SERIES
 from profiler.records import PHASES
+from profiler.report import roofline
 from profiler.report.document import (
     Bullets,
     Image,
@@ -35,7 +36,7 @@ from profiler.report.findings import _curves, where
 # the recurrence is the LSTM's (and GRU's) whole cost.
 STORY_CATEGORY = {"transformer": "attention", "lstm": "recurrent", "gru": "recurrent"}
 # Figures drawn by figures.draw_figures that these sections show (not the Figures section).
-FIGURES = ("time_by_category", "flops_efficiency", "attention_backends")
+FIGURES = ("time_by_category", "flops_efficiency", "attention_backends", roofline.FIGURE)
 
 
 def fmt_flops(v) -> str:
@@ -143,7 +144,8 @@ def peak_lines(peaks: list[dict]) -> list[str]:
         text = (f"{where_} ({p.get('device_name') or '?'}): {fmt_flops(p['flops_per_s'])} on "
                 f"a {p.get('matmul_n')}³ matmul")
         ds = p.get("datasheet_flops_per_s")
-        out.append(text + (f"; datasheet {fmt_flops(ds)}." if ds else "; no datasheet figure."))
+        text += f"; datasheet {fmt_flops(ds)}." if ds else "; no datasheet figure."
+        out.append(text + roofline.bandwidth_line(p))
     return out
 
 
@@ -174,8 +176,12 @@ def efficiency_sentences(eff: pd.DataFrame, ref: dict) -> list[str]:
 
 
 def _pct(v) -> str:
-    """A fraction as a percentage with 2 significant digits (0.8%, 12%)."""
-    return "–" if missing(v) else f"{100 * float(v):.2g}%"
+    """A fraction as a percentage with 2 significant digits (0.8%, 12%), whole from 10%
+    up (100%, not 1e+02%)."""
+    if missing(v):
+        return "–"
+    pct = 100 * float(v)
+    return f"{pct:.2g}%" if pct < 9.95 else f"{pct:.0f}%"
 
 
 def efficiency_section(t: dict, figs: dict) -> Section:
@@ -192,13 +198,22 @@ def efficiency_section(t: dict, figs: dict) -> Section:
     if t["ref"] is not None:
         blocks.append(Bullets(efficiency_sentences(eff, t["ref"])
                               or ["No curve at the reference configuration has FLOPs."]))
+    blocks += roofline.roofline_blocks(t, figs)
     last = eff.loc[eff.groupby(SERIES, dropna=False)["seq_len"].idxmax()]
-    rows = [[r["curve"], r["phase"], r["device"], fmt_n(r["batch_size"]), fmt_n(r["threads"]),
-             fmt_n(r["seq_len"]), fmt_flops(r["flops_per_s"]), _pct(r["peak_fraction"]),
-             _pct(r["datasheet_fraction"])] for _, r in _curves(last).iterrows()]
+    roof = roofline.lookup(t.get("roofline", pd.DataFrame()))
+    rows = []
+    for _, r in _curves(last).iterrows():
+        rl = roof.get(tuple(r[k] for k in SERIES) + (int(r["seq_len"]),), {})
+        rows.append([r["curve"], r["phase"], r["device"], fmt_n(r["batch_size"]),
+                     fmt_n(r["threads"]), fmt_n(r["seq_len"]), fmt_flops(r["flops_per_s"]),
+                     _pct(r["peak_fraction"]), _pct(r["datasheet_fraction"]),
+                     roofline.fmt_intensity(rl.get("arithmetic_intensity")),
+                     _pct(rl.get("roofline_fraction")), roofline.fmt_bound(rl.get("bound"))])
     blocks.append(Table(["model", "phase", "device", "batch", "threads", "largest n",
-                         "achieved", "% of matmul peak", "% of datasheet"], rows,
-                        "Achieved FLOP/s at the largest n of each curve."))
+                         "achieved", "% of matmul peak", "% of datasheet", "intensity",
+                         "% of roofline", "bound"], rows,
+                        "Achieved FLOP/s at the largest n of each curve; intensity and bound "
+                        "from the roofline (– where the run has no bytes or bandwidth)."))
     return Section("Efficiency", blocks)
 
 
@@ -291,7 +306,7 @@ def comparison_rows(t: dict, ref: dict) -> list[tuple[str, pd.DataFrame, object]
         out.append(("Achieved FLOP/s at largest n (% of matmul peak)", last,
                     lambda r: f"{fmt_flops(r['flops_per_s'])} at n={r['seq_len']} "
                               f"({_pct(r['peak_fraction'])})"))
-    return out
+    return out + roofline.comparison_rows(t, ref)
 
 
 def headline_sentences(t: dict) -> list[str]:

@@ -1,6 +1,7 @@
 """Figures shown inside their own report sections rather than in "Figures": where the
-time goes (operator categories), efficiency against the matmul peak, attention backends
-and streaming decode. Built on figures.py's helpers and saved by its ``draw_figures``.
+time goes (operator categories), efficiency against the matmul peak, the roofline,
+attention backends and streaming decode. Built on figures.py's helpers and saved by its
+``draw_figures``.
 """
 
 from __future__ import annotations
@@ -150,6 +151,55 @@ def plot_efficiency(eff: pd.DataFrame):
     return fig
 
 
+def plot_roofline(roof: pd.DataFrame):
+    """Log-log roofline per device and dtype (largest threads): achieved FLOP/s against
+    arithmetic intensity, with the roof min(peak, intensity × bandwidth) and, dotted, 10%
+    of it (below: latency-bound); None without a bandwidth."""
+    data = max_threads(roof[roof["bound"].notna()]) if not roof.empty else roof
+    if data.empty:
+        return None
+    data = data.assign(curve=curve_names(data))
+    palette = _palette(data["curve"])
+    phases = [p for p in PHASES if p in set(data["phase"])]
+    markers = dict(zip(phases, "osD^vP", strict=False))
+    panels = sorted(set(zip(data["device"], data["dtype"], strict=True)))
+    fig, axes = plt.subplots(1, len(panels), squeeze=False, figsize=(6.2 * len(panels), 4.6))
+    for ax, (device, dtype) in zip(axes[0], panels, strict=True):
+        sub = data[(data["device"] == device) & (data["dtype"] == dtype)]
+        for (curve, phase, _), g in sub.groupby(["curve", "phase", "batch_size"], sort=True):
+            g = g.sort_values("seq_len")  # a thin line follows each curve as n grows
+            ax.plot(g["arithmetic_intensity"], g["flops_per_s"] / 1e9, color=palette[curve],
+                    marker=markers[phase], markersize=5, linewidth=0.8, alpha=0.85)
+        peak, bw = sub["peak_flops_per_s"].iloc[0], sub["bandwidth_bytes_per_s"].iloc[0]
+        lo = min(sub["arithmetic_intensity"].min(), peak / bw) / 3
+        hi = max(sub["arithmetic_intensity"].max(), peak / bw) * 3
+        x = np.geomspace(lo, hi, 200)
+        roofline_y = np.minimum(peak, x * bw) / 1e9
+        ax.plot(x, roofline_y, color="0.2", linewidth=1.6)
+        ax.plot(x, roofline_y * 0.1, color="0.5", linewidth=1, linestyle=":")
+        ax.axvline(peak / bw, color="0.5", linewidth=0.8, linestyle="--")
+        ax.text(0.98, 0.03, f"peak {peak / 1e9:.3g} GFLOP/s, copy {bw / 1e9:.3g} GB/s\n"
+                f"balance {peak / bw:.3g} FLOP/byte", transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=8, color="0.3")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        _plain_log_y(ax)
+        threads = int(sub["threads"].iloc[0])
+        ax.set_title(f"{device} · {dtype} · {threads} thread{'' if threads == 1 else 's'}",
+                     fontsize=10)
+        ax.set_xlabel("arithmetic intensity (FLOP/byte, analytic)")
+        ax.set_ylabel("achieved GFLOP/s")
+    handles = ([plt.Line2D([], [], color=palette[c], linewidth=2, label=c) for c in palette]
+               + [plt.Line2D([], [], color="0.3", marker=markers[p], linestyle="", label=p)
+                  for p in phases]
+               + [plt.Line2D([], [], color="0.5", linestyle=":", label="10% of roof")])
+    axes[0][-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                       frameon=False)
+    fig.suptitle("Roofline: achieved FLOP/s vs arithmetic intensity (log-log)", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
 def _metric_panels(data: pd.DataFrame, hue: str, metrics: list[tuple[str, str]], title: str,
                    xlabel: str = "sequence length n (tokens)"):
     """relplot with one column per metric (y, label), rows = phase · device, log-log,
@@ -222,6 +272,12 @@ def section_plan(tables: dict) -> list[tuple]:
          "Analytic FLOPs / median latency; dashed: the matmul peak measured at sweep start "
          "for the same device, dtype and threads (dotted: the datasheet figure, where known).",
          lambda: plot_efficiency(tables.get("efficiency", empty))),
+        ("roofline", "Roofline",
+         "Achieved FLOP/s against analytic arithmetic intensity (FLOPs / a lower bound of the "
+         "bytes moved) per point; one line per curve, phase and batch, following n. Solid: the "
+         "roof min(matmul peak, intensity × copy bandwidth); dashed: the machine balance; "
+         "dotted: 10% of the roof, below which a point is latency-bound.",
+         lambda: plot_roofline(tables.get("roofline", empty))),
         ("attention_backends", "Attention backends",
          "Latency and peak memory per SDPA backend on the same grid; the math backend "
          "materialises the n×n scores (memory ∝ n²), flash attention does not (∝ n).",

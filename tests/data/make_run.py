@@ -14,6 +14,11 @@ into categories (the Transformer's c·n² term is attention, so its share grows 
 the LSTM's per-step term is the recurrent kernel), peak.json holds a matmul peak per
 thread count, and traces/ a tiny Chrome trace per traced point (one trace failed).
 
+Roofline: ``bytes_moved`` comes from the models' own formulas (steps.phase_bytes, flash
+attention) and peak.json holds a copy bandwidth per thread count, so the LSTM at
+batch 1 lands latency-bound (a few % of its roof) and the long-n Transformer
+compute-bound.
+
 Decode (one generated token at context n): the LSTM's cost and (h, c) state are
 constant in n; the Transformer reads its KV cache, which grows ∝ n, at a memory
 bandwidth, so its per-token cost grows towards ∝ n.
@@ -21,6 +26,7 @@ bandwidth, so its per-token cost grows towards ∝ n.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from dataclasses import asdict
@@ -31,8 +37,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from profiler.models import build_model  # noqa: E402
 from profiler.records import Point, result_row  # noqa: E402
+from profiler.spec import tomllib  # noqa: E402
 from profiler.stats import summarize  # noqa: E402
+from profiler.steps import phase_bytes  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "run_small"
 SEQ_LENS = [32, 64, 128, 256, 512, 1024, 2048]
@@ -50,6 +59,9 @@ LATENCY_SCALE = 6.0
 PROFILE_OVERHEAD = 1.3  # a profiled pass is slower than the timed one (MEASUREMENT.md)
 # Matmul peak (1024³ fp32) per thread count, of the order this machine measures.
 PEAK_FLOPS = {1: 45e9, 2: 88e9}
+# Copy bandwidth (bytes/s, read + write of a 256 MiB copy) per thread count.
+PEAK_BANDWIDTH = {1: 9e9, 2: 12e9}
+COPY_BYTES = 256 << 20
 
 SWEEP_TOML = """\
 name = "small"
@@ -240,6 +252,16 @@ def flops(model: str, phase: str, b: int, n: int) -> float:
     return f * (TRAIN_FACTOR if phase == "train_step" else 1.0)
 
 
+@functools.cache
+def built(model: str):
+    return build_model(model, tomllib.loads(SWEEP_TOML)["models"][model])
+
+
+def bytes_moved(model: str, phase: str, b: int, n: int) -> int:
+    """The models' own lower bound of bytes per call (fp32, flash attention)."""
+    return phase_bytes(built(model), phase, b, n, 4, "flash")
+
+
 def make_rows(rng: np.random.Generator) -> list[dict]:
     rows = []
     stamp = 0
@@ -275,6 +297,7 @@ def make_row(rng: np.random.Generator, key: tuple, stamp: int) -> dict:
     samples = (true * rng.lognormal(0.0, sigma, size=count)).round(9).tolist()
     st = summarize(samples)
     fl = flops(model, phase, b, n)
+    nbytes = bytes_moved(model, phase, b, n)
     decode = phase == "decode"  # latency per generated token; B tokens per call
     return result_row(
         point, status="ok", error=None, ops=make_ops(*key),
@@ -282,6 +305,7 @@ def make_row(rng: np.random.Generator, key: tuple, stamp: int) -> dict:
         latency_min_s=st.min, latency_rel_iqr=st.rel_iqr, noisy=st.noisy,
         latency_samples_s=samples, calls_per_sample=1, samples=st.n, warmup_calls=3,
         tokens_per_s=(b if decode else b * n) / st.median, flops=fl, flops_per_s=fl / st.median,
+        bytes_moved=nbytes, arithmetic_intensity=fl / nbytes,
         state_bytes=state_bytes(model, b, n) if decode else None,
         peak_memory_bytes=peak_memory(model, phase, b, n), peak_memory_reserved_bytes=None,
         memory_source="torch.profiler", nvml_used_bytes=None,
@@ -289,10 +313,14 @@ def make_row(rng: np.random.Generator, key: tuple, stamp: int) -> dict:
 
 
 def make_peaks() -> list[dict]:
-    """peak.json: a 1024³ fp32 matmul per thread count (no datasheet figure for a CPU)."""
+    """peak.json: a 1024³ fp32 matmul and a 256 MiB copy per thread count (no datasheet
+    figure for a CPU)."""
     return [{"device": "cpu", "device_name": "AMD EPYC 7B13 (2 cores)", "dtype": "float32",
              "threads": t, "matmul_n": 1024, "flops_per_s": f, "latency_s": 2 * 1024 ** 3 / f,
-             "samples": 7, "datasheet_flops_per_s": None} for t, f in PEAK_FLOPS.items()]
+             "samples": 7, "datasheet_flops_per_s": None, "copy_bytes": COPY_BYTES,
+             "bandwidth_bytes_per_s": PEAK_BANDWIDTH[t],
+             "copy_latency_s": 2 * COPY_BYTES / PEAK_BANDWIDTH[t],
+             "datasheet_bandwidth_bytes_per_s": None} for t, f in PEAK_FLOPS.items()]
 
 
 ACTIVE_STEPS = 2
