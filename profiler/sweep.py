@@ -87,6 +87,7 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
             from profiler.progress import SweepProgress
 
             bar = SweepProgress(total=todo, title=f"sweep {spec.name}").__enter__()
+        summary = None
         try:
             if bar:
                 bar.note("measuring the matmul FLOP/s reference")
@@ -103,8 +104,10 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
                                   lambda row: store.append_jsonl(index, row),
                                   on_start=(lambda p: bar.note(f"tracing {p.label()}"))
                                   if bar else (lambda p: None))
-        except KeyboardInterrupt:
-            summary = runner.RunSummary(interrupted=True)
+        except KeyboardInterrupt:  # before the points, or while tracing after them
+            if summary is None:
+                summary = runner.RunSummary(not_run=todo)
+            summary.interrupted = True
         finally:
             worker.close()
             if bar:
@@ -144,13 +147,15 @@ def print_summary(spec, run_dir: Path, summary: RunSummary, total_s: float,
                   report_paths) -> None:
     from rich.console import Console
 
-    console = Console(stderr=False)
+    console = Console(soft_wrap=True)  # paths and figures stay on one line when piped
     counts = ", ".join(f"{summary.counts.get(s, 0)} {s}" for s in
                        ("ok", "oom", "timeout", "crashed", "error", "skipped")
                        if summary.counts.get(s) or s == "ok")
     console.print(f"[bold]sweep {spec.name}[/bold]: {counts}"
-                  + (f", {summary.not_run} not run (--resume continues)"
-                     if summary.not_run else ""))
+                  + (f", {summary.not_run} not run" if summary.not_run else "")
+                  + (" [yellow](interrupted)[/yellow]" if summary.interrupted else ""))
+    if summary.not_run or summary.interrupted:
+        console.print(f"continue with: python -m profiler sweep --resume --out {run_dir}")
     console.print(f"time {total_s:.1f} s; measurement efficiency "
                   f"{summary.efficiency:.0%} (time inside timed samples / sweep wall time)")
     console.print(f"results: {run_dir / store.RESULTS_FILE}")
