@@ -94,7 +94,8 @@ def sample(run: Callable[[], object], setup: Callable[[], object], needs_setup: 
                or time.perf_counter() - t_start < cfg.warmup_s):
             setup()
             warm_times.append(timer.time(run, 1))
-            if time.perf_counter() - t_start > max_time_s:
+            # never fewer than warmup_calls: the first call of a shape builds its kernels
+            if len(warm_times) >= cfg.warmup_calls and time.perf_counter() - t_start > max_time_s:
                 break
         # the last warm-up calls estimate the steady per-call cost
         per_call = min(warm_times[-3:])

@@ -51,3 +51,23 @@ def test_noisy_samples_continue_until_max_samples():
     s = sample(lambda: None, lambda: None, False, timer, cfg)
     assert len(s.per_call_s) == 40
     assert set(s.per_call_s) == {0.001, 0.002}
+
+
+def test_slow_calls_still_get_every_warmup_call_and_the_sample_floor(monkeypatch):
+    # each call takes 5 s of (fake) time but the point may only take 1 s: the warm-up
+    # floor and the 3-sample floor still hold, so no latency rests on a cold call
+    import profiler.timing
+
+    clock = [0.0]
+
+    class SlowTimer(FakeTimer):
+        def time(self, fn, calls):
+            clock[0] += 5.0 * calls
+            return super().time(fn, calls)
+
+    monkeypatch.setattr(profiler.timing.time, "perf_counter", lambda: clock[0])
+    cfg = TimingConfig(warmup_s=0.0, warmup_calls=2, min_time_s=0.0, max_time_s=1.0,
+                       min_samples=5)
+    s = sample(lambda: None, lambda: None, False, SlowTimer(lambda i: 5.0), cfg)
+    assert s.warmup_calls == 2
+    assert len(s.per_call_s) == 3

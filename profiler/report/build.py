@@ -174,13 +174,22 @@ def environment_blocks(env: dict, records: pd.DataFrame, spec_text: str) -> list
         v = ran[col].dropna().unique() if col in ran else []
         return ", ".join(sorted(fmt(x) for x in v)) or "not recorded"
 
+    def span(col):
+        v = ran[col].dropna() if col in ran else []
+        if not len(v):
+            return "not recorded"
+        lo, hi = fmt_n(v.min()), fmt_n(v.max())
+        return lo if lo == hi else f"{lo}–{hi}"
+
     samples = ran["samples"].dropna()
-    devices = records[["device", "device_name"]].drop_duplicates().dropna(subset=["device"])
+    # one entry per device, named where any record names it (failed points carry no name)
+    names = records.groupby("device")["device_name"].agg(lambda s: s.dropna().iloc[0]
+                                                         if s.notna().any() else None)
     blocks.append(Bullets([
         "Devices: " + ", ".join(f"{d} ({n})" if isinstance(n, str) else str(d)
-                                for d, n in devices.itertuples(index=False, name=None)),
-        f"Timer: {values('timer')}; warm-up calls per point: {values('warmup_calls', fmt_n)}; "
-        f"calls per sample: {values('calls_per_sample', fmt_n)}.",
+                                for d, n in names.items()),
+        f"Timer: {values('timer')}; warm-up calls per point: {span('warmup_calls')}; "
+        f"calls per sample: {span('calls_per_sample')}.",
         "Latency is the median of the raw per-call samples of each point "
         + (f"({fmt_n(samples.min())}–{fmt_n(samples.max())} samples per point); "
            if len(samples) else "; ")
