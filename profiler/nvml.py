@@ -1,5 +1,9 @@
 """NVML (nvidia-ml-py), thin and optional: every function returns None without a driver.
 
+These readings are diagnostics beside the measurement: whatever fails in them (no
+driver, an old binding without a call, torch without CUDA for the UUID lookup)
+returns None and never turns a measured point into an error.
+
 Without a driver nvmlInit raises pynvml.NVMLError (LibraryNotFound /
 DriverNotLoaded): that means "not available", never a crash."""
 
@@ -46,7 +50,7 @@ def process_used_bytes(device_index: int) -> int | None:
         for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
             if proc.pid == os.getpid():
                 return proc.usedGpuMemory  # may be None (e.g. inside containers)
-    except pynvml.NVMLError:
+    except Exception:  # noqa: BLE001 - diagnostics only: any failure means "not available"
         return None
     return None
 
@@ -65,7 +69,7 @@ def device_state(device_index: int) -> dict | None:
             "power_w": pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
             "throttle_reasons": int(pynvml.nvmlDeviceGetCurrentClocksEventReasons(h)),
         }
-    except (pynvml.NVMLError, AttributeError):
+    except Exception:  # noqa: BLE001 - diagnostics only: any failure means "not available"
         return None
 
 
