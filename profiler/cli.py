@@ -68,6 +68,9 @@ def _add_report(sub) -> None:
                     "RUN_DIR/figures/ from the records alone. Works on partial runs.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `sweep`")
     p.add_argument("--format", default="html,md", help="comma-separated: html, md")
+    p.add_argument("--train", metavar="DIR", default=None,
+                   help="a `train` output folder whose textbook claims join the report "
+                        "(default: RUN_DIR/train/ when present)")
     p.set_defaults(func=_run_report)
 
 

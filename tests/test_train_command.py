@@ -73,3 +73,27 @@ def test_out_that_is_a_file_is_bad_input(tmp_path, capsys):
     path.write_text("")
     assert main(["train", "--out", str(path), "--epochs", "1"]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_sweep_report_gains_the_claims(tmp_path, tiny_probes, capsys):
+    """A train folder at RUN_DIR/train/ (or --train DIR) adds the claims to the sweep report."""
+    import shutil
+    from pathlib import Path
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).parent / "data" / "run_small", run)
+    assert main(["report", str(run), "--format", "md"]) == 0
+    assert "Textbook claims" not in (run / "report.md").read_text()
+
+    assert main(["train", "--out", str(run / "train"), "--epochs", "1", "--seeds", "1"]) == 0
+    assert main(["report", str(run)]) == 0
+    md, page = (run / "report.md").read_text(), (run / "report.html").read_text()
+    for text in (md, page):
+        assert "Textbook claims, measured" in text
+        assert "Both models beat the naive baseline" in text
+    assert "(train/report.html)" in md  # the link resolves from the run directory
+    assert (run / "train" / "report.html").is_file()
+
+    capsys.readouterr()
+    assert main(["report", str(run), "--train", str(tmp_path / "nowhere")]) == 2
+    assert "not a train output directory" in capsys.readouterr().err
