@@ -65,7 +65,7 @@ def test_toml_syntax_error_names_the_line(tmp_path, capsys):
 def test_unknown_preset_lists_presets(capsys, in_repo):
     code, err = run_cli(capsys, "sweep", "nosuchpreset")
     assert code == 2
-    assert "unknown preset 'nosuchpreset'; presets: default, gpu, smoke, streaming" in err
+    assert "unknown preset 'nosuchpreset'; presets: backends, default, gpu, smoke, streaming" in err
 
 
 def test_missing_file(capsys, tmp_path):

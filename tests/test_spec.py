@@ -3,7 +3,7 @@ from profiler.spec import load_spec, parse_spec, to_toml
 
 
 def test_presets_load_and_round_trip(in_repo):
-    for name in ("smoke", "default", "gpu", "streaming"):
+    for name in ("smoke", "default", "gpu", "streaming", "backends"):
         spec = load_spec(name)
         assert parse_spec(to_toml(spec), "again") == parse_spec(to_toml(spec), "again")
         again = parse_spec(to_toml(spec), spec.source)

@@ -216,14 +216,17 @@ def _metric_panels(data: pd.DataFrame, hue: str, metrics: list[tuple[str, str]],
                     palette=_palette(long[hue]), height=3.4, aspect=1.3,
                     facet_kws={"sharey": False, "sharex": False})
     g.set_titles("{row_name}")
+    bottom = set(g.axes[-1])
     for (panel, metric), ax in g.axes_dict.items():
         facet = long[(long["panel"] == panel) & (long["metric"] == metric)]
         _plain_log_y(ax)
         _log2_x(ax, long["seq_len"])
-        ax.set_xlabel(xlabel)
+        # the x label on the bottom row only: above, it would run into the next row's title
+        ax.set_xlabel(xlabel if ax in bottom else "")
         ax.set_ylabel(metric)
         if not facet.empty:
             _reference_slopes(ax, facet["seq_len"], facet["y"].min())
+    g.figure.subplots_adjust(hspace=0.45)
     g.figure.suptitle(title, y=1.05)
     return g.figure
 
