@@ -226,7 +226,7 @@ def _metric_panels(data: pd.DataFrame, hue: str, metrics: list[tuple[str, str]],
         ax.set_ylabel(metric)
         if not facet.empty:
             _reference_slopes(ax, facet["seq_len"], facet["y"].min())
-    g.figure.subplots_adjust(hspace=0.45)
+    g.figure.subplots_adjust(hspace=0.45, wspace=0.3)
     g.figure.suptitle(title, y=1.05)
     return g.figure
 
