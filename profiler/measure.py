@@ -56,6 +56,17 @@ def attention_unavailable(point: Point) -> str | None:
     return None
 
 
+def build_step(point: Point, model_section: dict):
+    """(model, step) for ``point``: threads set first, before any work (MEASUREMENT.md),
+    then a seeded model on the device and the phase's callables on fresh inputs."""
+    torch.set_num_threads(point.threads)
+    torch.manual_seed(0)
+    model = build_model(point.model, model_section, point.device, TORCH_DTYPES[point.dtype])
+    step = make_step(model, point.phase, point.batch_size, point.seq_len, point.device,
+                     point.attention)
+    return model, step
+
+
 def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
                   max_time_s: float | None = None, run_id: str | None = None) -> dict:
     """One result row for ``point``: status ok, oom or error (never raises)."""
@@ -67,14 +78,9 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
         return result_row(point, status="skipped", error=why_not, **common)
     model = None
     try:
-        # threads first, before any work (MEASUREMENT.md); the row records them
-        torch.set_num_threads(point.threads)
-        torch.manual_seed(0)
-        model = build_model(point.model, model_section, point.device, TORCH_DTYPES[point.dtype])
+        model, step = build_step(point, model_section)
         fields = dict(family=getattr(model, "family", "custom"), params=count_params(model),
                       device_name=device_name(point.device), **common)
-        step = make_step(model, point.phase, point.batch_size, point.seq_len, point.device,
-                         point.attention)
         timer = timing.make_timer(point.device)
         samples = timing.sample(step.run, step.setup, step.needs_setup, timer, cfg, max_time_s)
         mem = memory.measure_memory(step.run, step.setup, point.device)
@@ -132,11 +138,7 @@ def trace_point(point: Point, model_section: dict, path: str, wait: int, warmup:
 
     from profiler.opprofile import trace
 
-    torch.set_num_threads(point.threads)
-    torch.manual_seed(0)
-    model = build_model(point.model, model_section, point.device, TORCH_DTYPES[point.dtype])
-    step = make_step(model, point.phase, point.batch_size, point.seq_len, point.device,
-                     point.attention)
+    _, step = build_step(point, model_section)
     t0 = time.perf_counter()
     ops = trace(step.run, step.setup, point.device, Path(path), wait, warmup, active)
     return {"point_id": point.point_id, "file": Path(path).name, "active_steps": active,

@@ -43,6 +43,10 @@ def datasheet_flops(device_name: str, dtype: str) -> float | None:
     return None
 
 
+# Sampling for the reference kernels: each call is long (ms to s), so a short run suffices.
+REFERENCE_TIMING = TimingConfig(warmup_s=0.2, min_time_s=0.3, max_time_s=1.5)
+
+
 def matmul_size(device: str) -> int:
     """Square matmul side: big enough to be compute-bound, small enough for seconds."""
     return 8192 if device.startswith("cuda") else 1024
@@ -65,7 +69,7 @@ def measure_bandwidth(device: str, threads: int, nbytes: int | None = None,
     nbytes = nbytes or copy_size(device)
     src = torch.ones(nbytes // 4, device=device)  # fp32, every page touched before timing
     dst = torch.zeros_like(src)
-    cfg = cfg or TimingConfig(warmup_s=0.2, min_time_s=0.3, max_time_s=1.5)
+    cfg = cfg or REFERENCE_TIMING
     samples = sample(lambda: dst.copy_(src), lambda: None, False, make_timer(device), cfg)
     st = summarize(samples.per_call_s)
     moved = 2 * src.numel() * src.element_size()
@@ -83,7 +87,7 @@ def measure_peak(device: str, dtype: str, threads: int, n: int | None = None,
     n = n or matmul_size(device)
     a = torch.randn(n, n, device=device).to(TORCH_DTYPES[dtype])
     b = torch.randn(n, n, device=device).to(TORCH_DTYPES[dtype])
-    cfg = cfg or TimingConfig(warmup_s=0.2, min_time_s=0.3, max_time_s=1.5)
+    cfg = cfg or REFERENCE_TIMING
     samples = sample(lambda: torch.mm(a, b), lambda: None, False, make_timer(device), cfg)
     st = summarize(samples.per_call_s)
     name = device_name(device)
