@@ -130,3 +130,32 @@ def test_resume_skips_done_points_and_keeps_pruning():
     run_points(spec, points, done, rows.append, "test")
     assert [(r["seq_len"], r["status"], r["error"]) for r in rows] == \
         [(128, "skipped", "oom at seq_len=64")]
+
+
+class SlowFakeWorker:
+    """Stands in for the measuring process: every point takes 0.2 s and succeeds."""
+
+    def measure(self, point, section, timing, max_time_s, timeout_s, run_id):
+        import time
+
+        time.sleep(0.2)
+        return "ok", result_row(point, status="ok", latency_s=1e-4, run_id=run_id)
+
+    def close(self):
+        pass
+
+
+def test_sweep_time_limit_leaves_the_rest_for_resume():
+    from profiler.grid import expand
+
+    spec = parse_spec("[grid]\nmodel=['lstm']\nseq_len=[8, 16, 32, 64, 128, 256]\n"
+                      "[budget]\nsweep_seconds = 0.5\n")
+    rows = []
+    summary = run_points(spec, expand(spec), [], rows.append, "t", worker=SlowFakeWorker())
+    # points start while under 0.5 s: at 0, 0.2 and 0.4 s; the other 3 are left, not written
+    assert [r["seq_len"] for r in rows] == [8, 16, 32]
+    assert summary.not_run == 3 and summary.counts == {"ok": 3}
+    # a resume (its own 0.5 s) with the first three done runs exactly the rest
+    more = []
+    summary = run_points(spec, expand(spec), rows, more.append, "t", worker=SlowFakeWorker())
+    assert [r["seq_len"] for r in more] == [64, 128, 256] and summary.not_run == 0
