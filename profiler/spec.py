@@ -45,6 +45,9 @@ class Budget:
     point_seconds: float = 5.0  # a point predicted to take longer than this is skipped
     timeout_seconds: float = 120.0  # a point still running after this is killed: "timeout"
     sweep_seconds: float = 0.0  # stop starting points after this long (0 = no limit)
+    # second pass: seconds spent measuring again points that came out contended, noisy,
+    # with disagreeing instances, or out of line with their curve (0 = no second pass)
+    remeasure_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

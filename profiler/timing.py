@@ -72,6 +72,12 @@ class TimingConfig:
     max_samples: int = 1000
     target_rel_iqr: float = 0.05  # stop early once IQR/median is below this
     block_s: float = 0.002  # a sample is a block of calls lasting about this long
+    # A sample whose threads spent more than this share of (wall time x threads) waiting
+    # for a core is not a measurement of the model: it is discarded and taken again.
+    contention_threshold: float = 0.05
+    instances: int = 2  # independent instances per point: fresh model, inputs and process
+    max_instances: int = 4  # more instances, up to this, while they disagree ...
+    instance_rtol: float = 0.05  # ... i.e. their medians spread wider than this (relative)
 
 
 @dataclass(frozen=True)
