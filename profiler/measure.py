@@ -6,6 +6,7 @@ Runs inside a worker process (worker.py), one point at a time.
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 import traceback
@@ -13,7 +14,7 @@ from datetime import datetime, timezone
 
 import torch
 
-from profiler import kernels, memory, nvml, timing
+from profiler import contention, kernels, memory, nvml, timing
 from profiler.models import build_model, count_params
 from profiler.records import Point, result_row
 from profiler.stats import summarize
@@ -57,7 +58,7 @@ def attention_unavailable(point: Point) -> str | None:
 
 
 def build_step(point: Point, model_section: dict):
-    """(model, step) for ``point``: threads set first, before any work (MEASUREMENT.md),
+    """(model, step) for ``point``: threads set first, before any work (docs/measurement.md),
     then a seeded model on the device and the phase's callables on fresh inputs."""
     torch.set_num_threads(point.threads)
     torch.manual_seed(0)
@@ -68,8 +69,14 @@ def build_step(point: Point, model_section: dict):
 
 
 def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
-                  max_time_s: float | None = None, run_id: str | None = None) -> dict:
-    """One result row for ``point``: status ok, oom or error (never raises)."""
+                  max_time_s: float | None = None, run_id: str | None = None,
+                  instance: int = 0) -> dict:
+    """One instance of ``point`` as a result row: status ok, oom or error (never raises).
+
+    An instance is a fresh model on fresh inputs, warmed up and sampled for its share
+    (1 / cfg.instances) of the point's sampling time; instances.combine makes the
+    point's row from them. Only instance 0 runs the untimed profiled pass (memory,
+    operators, which kernel ran): the others would repeat it."""
     t_point = time.perf_counter()
     common = dict(run_id=run_id, host=socket.gethostname(),
                   timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -82,12 +89,34 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
         fields = dict(family=getattr(model, "family", "custom"), params=count_params(model),
                       device_name=device_name(point.device), **common)
         timer = timing.make_timer(point.device)
-        samples = timing.sample(step.run, step.setup, step.needs_setup, timer, cfg, max_time_s)
+        share = 1.0 / max(1, cfg.instances)
+        budget_s = min(cfg.max_time_s, max_time_s or math.inf) * share
+        waits = contention.wait_source()
+        try:
+            samples = timing.sample(step.run, step.setup, step.needs_setup, timer, cfg,
+                                    max_time_s=budget_s, min_time_s=cfg.min_time_s * share,
+                                    threads=point.threads, waits=waits)
+        finally:
+            if waits is not None:
+                waits.close()
+        st = summarize(samples.per_call_s)
+        contended = dict(contention=samples.contention,
+                         contended_samples=samples.contended_samples,
+                         contended=samples.contended, instance_medians_s=[st.median],
+                         instance_sizes=[st.n], instances=1)
+        if instance > 0:  # latency only; instance 0 carries memory, operators and kernels
+            return result_row(
+                point, status="ok", **fields, latency_s=st.median, latency_iqr_s=st.iqr,
+                latency_mean_s=st.mean, latency_min_s=st.min, latency_rel_iqr=st.rel_iqr,
+                noisy=st.noisy, latency_samples_s=samples.per_call_s,
+                calls_per_sample=samples.calls_per_sample, samples=st.n,
+                warmup_calls=samples.warmup_calls, timer=timer.name,
+                measured_s=samples.measured_s, point_wall_s=time.perf_counter() - t_point,
+                **contended)
         mem = memory.measure_memory(step.run, step.setup, point.device)
         nvml_bytes = None
         if point.device.startswith("cuda"):
             nvml_bytes = nvml.process_used_bytes(torch.device(point.device).index or 0)
-        st = summarize(samples.per_call_s)
         flops = None
         if point.phase == "decode":
             if hasattr(model, "decode_flops"):
@@ -114,7 +143,7 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
             memory_source=mem.source, nvml_used_bytes=nvml_bytes,
             timer=timer.name, measured_s=samples.measured_s, ops=mem.ops,
             point_wall_s=time.perf_counter() - t_point,
-            **ran,
+            **ran, **contended,
         )
     except NotImplementedError as exc:  # e.g. a user model without decode support
         return result_row(point, status="skipped", error=f"not supported: {exc}", **common)

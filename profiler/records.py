@@ -75,6 +75,17 @@ RESULT_FIELDS = (
     # latency of one call of the phase, seconds; derived from latency_samples_s
     "latency_s", "latency_iqr_s", "latency_mean_s", "latency_min_s", "latency_rel_iqr",
     "noisy", "latency_samples_s", "calls_per_sample", "samples", "warmup_calls",
+    # replication: latency_s is the median of the instance medians (instances.py);
+    # latency_samples_s holds the instances' kept samples one after another,
+    # instance_sizes[i] of them for instance i
+    "instances", "instance_medians_s", "instance_sizes",
+    # contention (contention.py): run-queue wait / (wall x threads) over the kept samples
+    # (None: the OS has no counter), samples over the threshold, and whether too few
+    # clean samples were left (a flagged number: kept out of fits)
+    "contention", "contended_samples", "contended",
+    # 1 for the first measurement; 2+ when the second pass measured the point again
+    # (results.jsonl keeps both; readers take the last line per point_id)
+    "attempt", "remeasure_reason",
     # throughput and work
     "tokens_per_s", "flops", "flops_per_s",
     # analytic lower bound of the bytes one call reads and writes (models.py bytes_moved,

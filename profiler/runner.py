@@ -11,16 +11,20 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
-from profiler.records import Point, result_row
+from profiler import instances, quality
+from profiler.records import Point, point_of, result_row
 from profiler.spec import SweepSpec
 from profiler.timing import MIN_SAMPLES_FLOOR, TimingConfig
 from profiler.worker import Worker
 
+WORKER_PROCESSES = 2  # a point's instances alternate between this many processes
+
 
 def calls_per_point(timing: TimingConfig) -> int:
-    """The fewest calls a point costs: warm-up, the sample floor, one profiled pass.
-    Turns a predicted per-call latency into a predicted point time."""
-    return timing.warmup_calls + min(MIN_SAMPLES_FLOOR, timing.min_samples) + 1
+    """The fewest calls a point costs: per instance warm-up and the sample floor, then
+    one profiled pass. Turns a predicted per-call latency into a predicted point time."""
+    per_instance = timing.warmup_calls + min(MIN_SAMPLES_FLOOR, timing.min_samples)
+    return timing.instances * per_instance + 1
 
 
 @dataclass
@@ -61,6 +65,7 @@ def skip_reason(point: Point, curve: Curve, budget_s: float, calls: int) -> str 
 class RunSummary:
     counts: dict[str, int] = field(default_factory=dict)
     not_run: int = 0  # points left for a later --resume (sweep time limit, interrupt)
+    remeasured: int = 0  # points measured again by the second pass
     measured_s: float = 0.0  # seconds inside timed samples
     wall_s: float = 0.0
     interrupted: bool = False
@@ -71,28 +76,60 @@ class RunSummary:
         return self.measured_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
+def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
+                      run_id: str) -> dict:
+    """The row of one point measured in independent instances.
+
+    Instance k runs in worker k mod len(workers): with two workers, consecutive
+    instances are in different processes. ``[timing].instances`` are taken, and more,
+    up to ``max_instances``, while they disagree (instances.disagree). The first
+    failure (oom, error, timeout, crash) is the point's row: a failure is data."""
+    timing, budget = spec.timing, spec.budget
+    rows: list[dict] = []
+    while len(rows) < max(1, timing.instances) or (
+            len(rows) < timing.max_instances and instances.disagree(rows, timing.instance_rtol)):
+        worker = workers[len(rows) % len(workers)]
+        outcome, detail = worker.measure(
+            point, spec.models.get(point.model, {}), timing, max_time_s=budget.point_seconds,
+            timeout_s=budget.timeout_seconds, run_id=run_id, instance=len(rows))
+        if outcome == "timeout":
+            return result_row(point, status="timeout", run_id=run_id,
+                              error=f"still running after {detail:g} s; worker killed")
+        if outcome != "ok":
+            return result_row(point, status="crashed", run_id=run_id, error=detail)
+        if detail["status"] != "ok":
+            return detail
+        rows.append(detail)
+    return instances.combine(rows)
+
+
+def make_workers(log_path: str | None = None) -> list[Worker]:
+    """The measuring processes: two, so that a point's instances run in different ones."""
+    return [Worker(log_path=log_path) for _ in range(WORKER_PROCESSES)]
+
+
 def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
                write: Callable[[dict], None], run_id: str,
                on_start: Callable[[Point], None] = lambda p: None,
                on_done: Callable[[dict], None] = lambda r: None,
-               worker: Worker | None = None) -> RunSummary:
-    """Measure every point not already in ``done_rows``; each row goes to ``write``."""
+               workers: list[Worker] | None = None) -> RunSummary:
+    """Measure every point not already in ``done_rows``; each row goes to ``write``.
+    Then the second pass (``remeasure``) within ``[budget].remeasure_seconds``."""
     t0 = time.perf_counter()
     summary = RunSummary()
     curves: dict[tuple, Curve] = {}
-    done = set()
-    for row in done_rows:  # resume: rebuild what the runner knew
-        done.add(row["point_id"])
+    latest = {row["point_id"]: row for row in done_rows}  # resume: what the runner knew
+    for row in latest.values():
         _learn(curves, row)
-    own_worker = worker is None
-    worker = worker or Worker()
+    own_workers = workers is None
+    workers = workers or make_workers()
     budget = spec.budget
     try:
         for i, point in enumerate(points):
-            if point.point_id in done:
+            if point.point_id in latest:
                 continue
             if budget.sweep_seconds and time.perf_counter() - t0 > budget.sweep_seconds:
-                summary.not_run = sum(p.point_id not in done for p in points[i:])
+                summary.not_run = sum(p.point_id not in latest for p in points[i:])
                 break
             on_start(point)
             curve = curves.setdefault(point.series, Curve())
@@ -100,31 +137,61 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
             if reason:
                 row = result_row(point, status="skipped", error=reason, run_id=run_id)
             else:
-                outcome, detail = worker.measure(
-                    point, spec.models.get(point.model, {}), spec.timing,
-                    max_time_s=budget.point_seconds, timeout_s=budget.timeout_seconds,
-                    run_id=run_id)
-                if outcome == "ok":
-                    row = detail
-                elif outcome == "timeout":
-                    row = result_row(point, status="timeout", run_id=run_id,
-                                     error=f"still running after {detail:g} s; worker killed")
-                else:
-                    row = result_row(point, status="crashed", run_id=run_id, error=detail)
+                row = measure_instances(point, spec, workers, run_id)
+            row["attempt"] = 1
             write(row)
-            done.add(point.point_id)
+            latest[point.point_id] = row
             _learn(curves, row)
             summary.counts[row["status"]] = summary.counts.get(row["status"], 0) + 1
             summary.measured_s += row.get("measured_s") or 0.0
             on_done(row)
+        if not summary.not_run:
+            wanted = {p.point_id for p in points}
+            rows = [r for pid, r in latest.items() if pid in wanted]
+            # the progress bar counts first measurements: the pass only names its point
+            summary.remeasured, extra_s = remeasure(spec, rows, workers, write, run_id,
+                                                    on_start)
+            summary.measured_s += extra_s
     except KeyboardInterrupt:
         summary.interrupted = True
-        summary.not_run = sum(p.point_id not in done for p in points)
+        summary.not_run = sum(p.point_id not in latest for p in points)
     finally:
-        if own_worker:
-            worker.close()
+        if own_workers:
+            for worker in workers:
+                worker.close()
         summary.wall_s = time.perf_counter() - t0
     return summary
+
+
+def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
+              write: Callable[[dict], None], run_id: str,
+              on_start: Callable[[Point], None] = lambda p: None,
+              on_done: Callable[[dict], None] = lambda r: None) -> tuple[int, float]:
+    """The second pass: measure again the points quality.remeasure_plan names, in fresh
+    worker processes, while ``[budget].remeasure_seconds`` lasts. Each new row is
+    appended with ``attempt`` one higher; it supersedes the old row by point_id.
+    Returns (points measured again, seconds inside their timed samples)."""
+    limit = spec.budget.remeasure_seconds
+    plan = quality.remeasure_plan(rows, spec.timing.instance_rtol)
+    if not plan or limit <= 0:
+        return 0, 0.0
+    for worker in workers:  # fresh processes: a slow process must not be measured twice
+        worker.close()
+    t0, count, measured = time.perf_counter(), 0, 0.0
+    for old, reason in plan:
+        left = limit - (time.perf_counter() - t0)
+        if (old.get("point_wall_s") or 0.0) > left:
+            continue  # would overrun the pass; a cheaper point may still fit
+        point = point_of(old)
+        on_start(point)
+        row = measure_instances(point, spec, workers, run_id)
+        row["attempt"] = (old.get("attempt") or 1) + 1
+        row["remeasure_reason"] = reason
+        write(row)
+        count += 1
+        measured += row.get("measured_s") or 0.0
+        on_done(row)
+    return count, measured
 
 
 def measure_peaks(spec: SweepSpec, worker: Worker, known: list[dict]) -> list[dict]:
@@ -153,8 +220,6 @@ def measure_peaks(spec: SweepSpec, worker: Worker, known: list[dict]) -> list[di
 def trace_targets(spec: SweepSpec, rows: list[dict]) -> list[Point]:
     """Points to trace: per (model, device, phase), the smallest and largest seq_len that
     ran ok, at the largest batch ("ends"); every ok point ("all"); none ("none")."""
-    from profiler.records import point_of
-
     ok = [point_of(r) for r in rows if r["status"] == "ok"]
     if spec.profile.points == "none":
         return []
@@ -198,8 +263,6 @@ def run_traces(spec: SweepSpec, targets: list[Point], worker: Worker, traces_dir
 
 def _learn(curves: dict[tuple, Curve], row: dict) -> None:
     """Update the curve of ``row``: its latency, or that larger points must not run."""
-    from profiler.records import point_of
-
     point = point_of(row)
     curve = curves.setdefault(point.series, Curve())
     status = row["status"]

@@ -125,8 +125,6 @@ def run_shard(spec: SweepSpec, shard: Shard, done_rows: list[dict], run_dir: str
 
         from profiler import runner
         from profiler.envinfo import collect_env
-        from profiler.worker import Worker
-
         job = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID",
                                           "SUBMITIT_LOCAL_JOB_ID", "CUDA_VISIBLE_DEVICES")
                if k in os.environ}
@@ -140,24 +138,27 @@ def run_shard(spec: SweepSpec, shard: Shard, done_rows: list[dict], run_dir: str
         rows_path = shard_path(run_dir, shard.name, ".jsonl")
         # A job the cluster requeued (preemption) continues its own file, not restarts it.
         own = store.read_jsonl(rows_path) if rows_path.exists() else []
-        worker = Worker(log_path=str(shard_path(run_dir, shard.name, ".log")))
+        workers = runner.make_workers(log_path=str(shard_path(run_dir, shard.name, ".log")))
+        worker = workers[0]  # the reference and the traces need one process
         try:
             peaks = runner.measure_peaks(_restrict(spec, shard.points), worker, known_peaks)
             write_json(shard_path(run_dir, shard.name, ".peak.json"), peaks[len(known_peaks):])
             summary = run_points(spec, list(shard.points), done_rows + own,
                                  lambda row: store.append_jsonl(rows_path, row), run_id,
-                                 worker=worker)
+                                 workers=workers)
             if not summary.interrupted and spec.profile.points != "none":
                 # Ends are picked among this shard's curves (a local sweep picks them
                 # among all): a group split over shards may get a trace in each.
-                rows = done_rows + (store.read_jsonl(rows_path) if rows_path.exists() else [])
+                rows = store.latest(
+                    done_rows + (store.read_jsonl(rows_path) if rows_path.exists() else []))
                 ids = {p.point_id for p in shard.points}
                 targets = [t for t in runner.trace_targets(spec, rows) if t.point_id in ids]
                 index = shard_path(run_dir, shard.name, ".traces.jsonl")
                 runner.run_traces(spec, targets, worker, Path(run_dir) / store.TRACES_DIR,
                                   traced, lambda row: store.append_jsonl(index, row))
         finally:
-            worker.close()
+            for w in workers:
+                w.close()
         result = dict(counts=summary.counts, not_run=summary.not_run,
                       measured_s=summary.measured_s, wall_s=time.perf_counter() - t0,
                       interrupted=summary.interrupted)

@@ -42,3 +42,60 @@ def summarize(samples: Sequence[float]) -> SampleStats:
     q25, median, q75 = np.quantile(a, [0.25, 0.5, 0.75])
     return SampleStats(median=float(median), q25=float(q25), q75=float(q75),
                        mean=float(a.mean()), min=float(a.min()), n=int(a.size))
+
+
+# Student's t, two-sided 95% (0.975 quantile), for 1..30 degrees of freedom.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+         2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def t975(df: int) -> float:
+    """0.975 quantile of Student's t with ``df`` degrees of freedom (df >= 1).
+
+    Beyond the table, the Cornish-Fisher expansion z + (z^3 + z) / (4 df) is within
+    0.001 of the exact value."""
+    if df < 1:
+        raise ValueError("df must be at least 1")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df)
+
+
+def log_deviations(medians: Sequence[float]) -> tuple[float, int]:
+    """(sum of squared deviations of log medians from their mean, degrees of freedom)."""
+    y = np.log(np.asarray(medians, dtype=float))
+    return float(((y - y.mean()) ** 2).sum()), int(y.size - 1)
+
+
+def pooled_log_variance(points: Sequence[Sequence[float]]) -> tuple[float, int] | None:
+    """Between-instance variance of log latency, pooled over points that share a noise
+    level (one device and thread count): (variance, degrees of freedom), or None when
+    no point has two instances. Pooling gives a two-instance point the degrees of
+    freedom of the whole run instead of one."""
+    ss, df = 0.0, 0
+    for medians in points:
+        if len(medians) >= 2:
+            s, d = log_deviations(medians)
+            ss, df = ss + s, df + d
+    return (ss / df, df) if df else None
+
+
+def instance_interval(medians: Sequence[float], pooled: tuple[float, int] | None
+                      ) -> tuple[float, float] | None:
+    """95% interval of a point's latency (the median of its instance medians).
+
+    In log space: center ± t(df) * s / sqrt(k), with s^2 the larger of the pooled
+    between-instance variance and the point's own (an instance that disagrees widens
+    its own interval), df from the pool. None without a pool or with one instance and
+    no pool to lean on."""
+    if pooled is None or not medians:
+        return None
+    var, df = pooled
+    if len(medians) >= 2:
+        own, own_df = log_deviations(medians)
+        var = max(var, own / own_df)
+    center = float(np.log(np.median(medians)))
+    half = t975(df) * np.sqrt(var / len(medians))
+    return float(np.exp(center - half)), float(np.exp(center + half))

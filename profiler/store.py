@@ -41,6 +41,15 @@ def load_results(run_dir: str | Path) -> list[dict]:
     return read_jsonl(path)
 
 
+def latest(rows: list[dict]) -> list[dict]:
+    """The last row per point_id, in the order points first appeared: a point measured
+    again (second pass, resume) has several lines and the last one is the record."""
+    last: dict[str, dict] = {}
+    for row in rows:
+        last[row["point_id"]] = row
+    return list(last.values())
+
+
 def load_traces(run_dir: str | Path) -> list[dict]:
     """Rows of RUN_DIR/traces/index.jsonl ([] when nothing was traced)."""
     path = Path(run_dir) / TRACE_INDEX

@@ -12,7 +12,6 @@ from profiler import grid, runner, store
 from profiler import spec as specs
 from profiler.errors import UsageError
 from profiler.runner import RunSummary
-from profiler.worker import Worker
 
 WORKER_LOG = "worker.log"  # the measuring processes' stdout/stderr (torch warnings, crashes)
 
@@ -81,7 +80,8 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
         run_id = run_dir.name
         done_ids = {r["point_id"] for r in done_rows}
         todo = sum(p.point_id not in done_ids for p in points)
-        worker = Worker(log_path=str(run_dir / WORKER_LOG))
+        workers = runner.make_workers(log_path=str(run_dir / WORKER_LOG))
+        worker = workers[0]  # the reference and the traces need one process
         bar = None
         if progress:
             from profiler.progress import SweepProgress
@@ -95,9 +95,9 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
             (run_dir / store.PEAK_FILE).write_text(json.dumps(peaks, indent=2))
             hooks = dict(on_start=bar.start, on_done=bar.done) if bar else {}
             summary = runner.run_points(spec, points, done_rows, out.append, run_id,
-                                        worker=worker, **hooks)
+                                        workers=workers, **hooks)
             if not summary.interrupted and spec.profile.points != "none":
-                targets = runner.trace_targets(spec, store.load_results(run_dir))
+                targets = runner.trace_targets(spec, store.latest(store.load_results(run_dir)))
                 traced = {t["point_id"] for t in store.load_traces(run_dir)}
                 index = run_dir / store.TRACE_INDEX
                 runner.run_traces(spec, targets, worker, run_dir / store.TRACES_DIR, traced,
@@ -109,10 +109,11 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
                 summary = runner.RunSummary(not_run=todo)
             summary.interrupted = True
         finally:
-            worker.close()
+            for w in workers:
+                w.close()
             if bar:
                 bar.__exit__(None, None, None)
-        store.write_csv(run_dir, store.load_results(run_dir))
+        store.write_csv(run_dir, store.latest(store.load_results(run_dir)))
     # efficiency is judged against the whole sweep, reference and traces included
     summary.wall_s = time.perf_counter() - t0
     return summary

@@ -33,7 +33,7 @@ class CpuTimer:
 
 class CudaTimer:
     """CUDA events on the current stream: kernel launches are asynchronous, so the
-    host clock would measure launch time, not execution (MEASUREMENT.md)."""
+    host clock would measure launch time, not execution (docs/measurement.md)."""
 
     name = "cuda_event"
 
@@ -66,10 +66,11 @@ class TimingConfig:
 
     warmup_s: float = 0.2  # warm up at least this long (oneDNN/cuDNN pick kernels per shape)
     warmup_calls: int = 2  # ... and at least this many calls
+    # sampling time of a whole point, shared equally by its instances:
     min_time_s: float = 0.2  # sample at least this long ...
     max_time_s: float = 2.0  # ... and at most this long (capped by the point budget)
-    min_samples: int = 5
-    max_samples: int = 1000
+    min_samples: int = 5  # per instance
+    max_samples: int = 1000  # per instance
     target_rel_iqr: float = 0.05  # stop early once IQR/median is below this
     block_s: float = 0.002  # a sample is a block of calls lasting about this long
     # A sample whose threads spent more than this share of (wall time x threads) waiting
@@ -82,49 +83,106 @@ class TimingConfig:
 
 @dataclass(frozen=True)
 class Samples:
-    per_call_s: list[float]  # one entry per sample: block time / calls_per_sample
+    per_call_s: list[float]  # kept samples, in time order: block time / calls_per_sample
     calls_per_sample: int
     warmup_calls: int
-    measured_s: float  # seconds spent inside timed samples (for the efficiency figure)
+    measured_s: float  # seconds inside the kept samples (for the efficiency figure)
+    # Run-queue wait / (wall x threads) over the kept samples; None: the OS has no counter.
+    contention: float | None = None
+    contended_samples: int = 0  # samples whose wait share was over the threshold
+    # True: too few clean samples, so the kept ones include contended ones (a flagged
+    # number); False: every kept sample is clean; None: no counter, not known.
+    contended: bool | None = None
+
+
+@dataclass
+class _Taken:
+    """One timed sample while sampling: its per-call time and its wait evidence."""
+
+    per_call_s: float
+    block_s: float  # the timer's seconds for the whole block
+    wait_ns: int  # run-queue wait of the process's threads during the block
+    thread_s: float  # host wall time of the block x threads
+    contended: bool  # its wait share was over the threshold
+
+
+def _warm_up(run, setup, timer, cfg: TimingConfig, max_time_s: float) -> list[float]:
+    """Warm-up call times: at least warmup_calls calls and warmup_s seconds."""
+    warm_times, t_start = [], time.perf_counter()
+    while (len(warm_times) < cfg.warmup_calls
+           or time.perf_counter() - t_start < cfg.warmup_s):
+        setup()
+        warm_times.append(timer.time(run, 1))
+        # never fewer than warmup_calls: the first call of a shape builds its kernels
+        if len(warm_times) >= cfg.warmup_calls and time.perf_counter() - t_start > max_time_s:
+            break
+    return warm_times
 
 
 def sample(run: Callable[[], object], setup: Callable[[], object], needs_setup: bool,
-           timer, cfg: TimingConfig, max_time_s: float | None = None) -> Samples:
-    """Warm up, then take samples until precise enough or out of time; keep them all."""
+           timer, cfg: TimingConfig, max_time_s: float | None = None,
+           min_time_s: float | None = None, threads: int = 1, waits=None) -> Samples:
+    """Warm up, then take samples until precise enough or out of time; keep them all.
+
+    ``waits`` (contention.SchedstatWait or a fake with ``read_ns()``) is read around
+    every block: a sample whose wait share exceeds cfg.contention_threshold is
+    discarded and taken again. Retakes may stretch sampling to twice its time; if
+    fewer than the sample floor came out clean by then, every sample is kept and the
+    result says ``contended``: a flagged number, never passed off as a clean one."""
     max_time_s = min(cfg.max_time_s, max_time_s or math.inf)
+    min_time_s = cfg.min_time_s if min_time_s is None else min_time_s
+    floor = min(MIN_SAMPLES_FLOOR, cfg.min_samples)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a collection inside a sample is noise, not model cost
     try:
-        warm_times, t_start = [], time.perf_counter()
-        while (len(warm_times) < cfg.warmup_calls
-               or time.perf_counter() - t_start < cfg.warmup_s):
-            setup()
-            warm_times.append(timer.time(run, 1))
-            # never fewer than warmup_calls: the first call of a shape builds its kernels
-            if len(warm_times) >= cfg.warmup_calls and time.perf_counter() - t_start > max_time_s:
-                break
+        warm_times = _warm_up(run, setup, timer, cfg, max_time_s)
         # the last warm-up calls estimate the steady per-call cost
         per_call = min(warm_times[-3:])
         calls = 1 if needs_setup else max(1, int(cfg.block_s / max(per_call, 1e-9)))
+        # retakes get as long again as sampling, and room for the floor of slow calls
+        give_up_s = max_time_s + max(max_time_s, floor * per_call * calls)
 
-        samples, measured, t_start = [], 0.0, time.perf_counter()
+        taken: list[_Taken] = []  # every sample, in time order
+        clean: list[float] = []  # per-call seconds of the clean ones
+        t_start = time.perf_counter()
         next_check = cfg.min_samples
         while True:
             setup()
+            w0 = waits.read_ns() if waits is not None else 0
+            t0 = time.perf_counter()
             block = timer.time(run, calls)
-            measured += block
-            samples.append(block / calls)
+            wall = time.perf_counter() - t0
+            wait_ns = max(0, waits.read_ns() - w0) if waits is not None else 0
+            thread_s = wall * max(1, threads)
+            share = wait_ns * 1e-9 / thread_s if thread_s > 0 else 0.0
+            t = _Taken(block / calls, block, wait_ns, thread_s,
+                       contended=share > cfg.contention_threshold)
+            taken.append(t)
+            if not t.contended:
+                clean.append(t.per_call_s)
             elapsed = time.perf_counter() - t_start
-            if len(samples) >= cfg.max_samples:
+            if len(taken) >= cfg.max_samples:
                 break
-            # out of time: stop, but never with fewer than MIN_SAMPLES_FLOOR samples
-            if elapsed >= max_time_s and len(samples) >= min(MIN_SAMPLES_FLOOR, cfg.min_samples):
+            # out of time: stop, but never with fewer than `floor` clean samples ...
+            if elapsed >= max_time_s and len(clean) >= floor:
                 break
-            if len(samples) >= next_check and elapsed >= cfg.min_time_s:
-                if summarize(samples).rel_iqr < cfg.target_rel_iqr:
+            # ... unless retakes ran out of time too: then the point is contended
+            if elapsed >= give_up_s and len(taken) >= floor:
+                break
+            if len(clean) >= next_check and elapsed >= min_time_s:
+                if summarize(clean).rel_iqr < cfg.target_rel_iqr:
                     break
-                next_check = len(samples) + max(1, len(samples) // 10)
-        return Samples(samples, calls, len(warm_times), measured)
+                next_check = len(clean) + max(1, len(clean) // 10)
+        contended = len(clean) < floor
+        kept = taken if contended else [t for t in taken if not t.contended]
+        thread_s = sum(t.thread_s for t in kept)
+        contention = (sum(t.wait_ns for t in kept) * 1e-9 / thread_s
+                      if waits is not None and thread_s > 0 else None)
+        return Samples(per_call_s=[t.per_call_s for t in kept], calls_per_sample=calls,
+                       warmup_calls=len(warm_times),
+                       measured_s=sum(t.block_s for t in kept), contention=contention,
+                       contended_samples=sum(t.contended for t in taken),
+                       contended=contended if waits is not None else None)
     finally:
         if gc_was_enabled:
             gc.enable()

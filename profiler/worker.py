@@ -62,7 +62,7 @@ def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int) -> None:
         if kind == "measure":
             row = measure.measure_point(Point(**task["point"]), task["model_section"],
                                         TimingConfig(**task["timing"]), task["max_time_s"],
-                                        task["run_id"])
+                                        task["run_id"], task["instance"])
         else:  # "trace" / "peak": untimed extras; an exception is reported, not fatal
             try:
                 if kind == "trace":
@@ -101,10 +101,12 @@ class Worker:
         _, self.pid = parent.recv()
 
     def measure(self, point: Point, model_section: dict, timing: TimingConfig,
-                max_time_s: float, timeout_s: float, run_id: str) -> tuple[str, object]:
+                max_time_s: float, timeout_s: float, run_id: str,
+                instance: int = 0) -> tuple[str, object]:
         """("ok", row) | ("timeout", seconds) | ("crashed", exit description)."""
         task = dict(kind="measure", point=asdict(point), model_section=model_section,
-                    timing=asdict(timing), max_time_s=max_time_s, run_id=run_id)
+                    timing=asdict(timing), max_time_s=max_time_s, run_id=run_id,
+                    instance=instance)
         return self.call(task, timeout_s)
 
     def call(self, task: dict, timeout_s: float) -> tuple[str, object]:

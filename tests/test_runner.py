@@ -31,9 +31,10 @@ def test_calls_per_point_from_timing():
     from profiler.runner import calls_per_point
     from profiler.timing import TimingConfig
 
-    # 2 warm-up calls + a floor of 3 samples + 1 profiled pass
-    assert calls_per_point(TimingConfig(warmup_calls=2, min_samples=5)) == 6
-    assert calls_per_point(TimingConfig(warmup_calls=1, min_samples=1)) == 3
+    # per instance 2 warm-up calls + a floor of 3 samples, then 1 profiled pass
+    assert calls_per_point(TimingConfig(warmup_calls=2, min_samples=5, instances=1)) == 6
+    assert calls_per_point(TimingConfig(warmup_calls=2, min_samples=5, instances=2)) == 11
+    assert calls_per_point(TimingConfig(warmup_calls=1, min_samples=1, instances=3)) == 7
 
 
 def test_prediction_learns_from_the_fastest_sample():
@@ -132,30 +133,129 @@ def test_resume_skips_done_points_and_keeps_pruning():
         [(128, "skipped", "oom at seq_len=64")]
 
 
-class SlowFakeWorker:
-    """Stands in for the measuring process: every point takes 0.2 s and succeeds."""
-
-    def measure(self, point, section, timing, max_time_s, timeout_s, run_id):
-        import time
-
-        time.sleep(0.2)
-        return "ok", result_row(point, status="ok", latency_s=1e-4, run_id=run_id)
-
-    def close(self):
-        pass
-
-
 def test_sweep_time_limit_leaves_the_rest_for_resume():
     from profiler.grid import expand
+    from tests.fake_workers import ScriptedWorker
 
     spec = parse_spec("[grid]\nmodel=['lstm']\nseq_len=[8, 16, 32, 64, 128, 256]\n"
-                      "[budget]\nsweep_seconds = 0.5\n")
+                      "[budget]\nsweep_seconds = 0.5\nremeasure_seconds = 0\n")
+    # every instance takes 0.1 s, a point (2 instances) 0.2 s, and succeeds
+    slow = [ScriptedWorker(lambda p, i, pid: [1e-4] * 5, sleep_s=0.1)]
     rows = []
-    summary = run_points(spec, expand(spec), [], rows.append, "t", worker=SlowFakeWorker())
+    summary = run_points(spec, expand(spec), [], rows.append, "t", workers=slow)
     # points start while under 0.5 s: at 0, 0.2 and 0.4 s; the other 3 are left, not written
     assert [r["seq_len"] for r in rows] == [8, 16, 32]
     assert summary.not_run == 3 and summary.counts == {"ok": 3}
     # a resume (its own 0.5 s) with the first three done runs exactly the rest
     more = []
-    summary = run_points(spec, expand(spec), rows, more.append, "t", worker=SlowFakeWorker())
+    summary = run_points(spec, expand(spec), rows, more.append, "t", workers=slow)
     assert [r["seq_len"] for r in more] == [64, 128, 256] and summary.not_run == 0
+
+
+# --- instances and the second pass, driven by scripted workers -----------------------
+
+INSTANCE_SPEC = """
+[grid]
+model = ["lstm"]
+seq_len = [64, 128, 256, 512]
+[budget]
+remeasure_seconds = {remeasure}
+[timing]
+instances = 2
+max_instances = 4
+instance_rtol = 0.05
+"""
+
+
+def _run(script, remeasure=30.0, n_workers=2):
+    from profiler.grid import expand
+    from tests.fake_workers import ScriptedWorker
+
+    spec = parse_spec(INSTANCE_SPEC.format(remeasure=remeasure))
+    log = []
+    workers = [ScriptedWorker(script, log=log) for _ in range(n_workers)]
+    rows = []
+    summary = run_points(spec, expand(spec), [], rows.append, "t", workers=workers)
+    return rows, summary, log, workers
+
+
+def _linear(point):
+    return point.seq_len * 1e-5  # seconds: a clean linear curve
+
+
+def test_agreeing_instances_alternate_processes_and_need_no_second_pass():
+    from tests.fake_workers import around
+
+    rows, summary, log, workers = _run(lambda p, i, pid: around(_linear(p)))
+    assert [r["instances"] for r in rows] == [2] * 4 and summary.remeasured == 0
+    # instance 0 in the first worker, instance 1 in the second
+    assert [i for _, i, _ in log] == [0, 1] * 4
+    assert all(r["attempt"] == 1 for r in rows)
+
+
+def test_a_planted_slow_instance_brings_more_instances_then_a_second_pass():
+    from tests.fake_workers import around
+
+    def script(p, i, pid):
+        # the first process is 50% slow at n=256 (like the 28.75 ms process); a fresh
+        # process (pid 2, after the second pass restarts them) is not
+        slow = p.seq_len == 256 and i % 2 == 0 and pid == 1
+        return around(_linear(p) * (1.5 if slow else 1.0))
+
+    rows, summary, log, workers = _run(script)
+    first = {r["seq_len"]: r for r in rows if r["attempt"] == 1}
+    assert first[256]["instances"] == 4  # disagreement: up to max_instances
+    assert first[128]["instances"] == 2
+    again = [r for r in rows if r["attempt"] == 2]
+    assert [r["seq_len"] for r in again] == [256]
+    assert again[0]["remeasure_reason"] == "instances disagree"
+    assert again[0]["instances"] == 2 and again[0]["latency_s"] == pytest.approx(256e-5)
+    assert summary.remeasured == 1
+    # the second pass ran in fresh processes
+    assert all(pid == 2 for pid_id, _, pid in log[-2:])
+
+
+def test_a_planted_non_monotone_curve_is_measured_again():
+    from tests.fake_workers import around
+
+    def script(p, i, pid):
+        # n=256 measured 2.5x too fast: below n=128 (but above n=64)
+        dip = p.seq_len == 256 and pid == 1
+        return around(_linear(p) / (2.5 if dip else 1.0))
+
+    rows, summary, _, _ = _run(script)
+    again = {r["seq_len"]: r for r in rows if r["attempt"] == 2}
+    assert set(again) == {128, 256}  # which one is wrong is not known: both
+    assert {r["remeasure_reason"] for r in again.values()} == {"breaks its curve"}
+    assert again[256]["latency_s"] == pytest.approx(256e-5)
+
+
+def test_contended_points_come_first_and_the_pass_keeps_its_budget():
+    from tests.fake_workers import around
+
+    def script(p, i, pid):
+        return around(_linear(p)), (pid == 1 and p.seq_len in (64, 512))
+
+    rows, summary, _, _ = _run(script)
+    again = [r for r in rows if r["attempt"] == 2]
+    assert [r["seq_len"] for r in again] == [64, 512]
+    assert all(r["remeasure_reason"] == "contended" and r["contended"] is False
+               for r in again)
+    # no time for a second pass: the flagged rows stay, flagged
+    rows, summary, _, _ = _run(script, remeasure=0.0)
+    assert summary.remeasured == 0
+    assert [r["seq_len"] for r in rows if r["contended"]] == [64, 512]
+
+
+def test_resume_runs_the_second_pass_and_attempts_are_bounded():
+    from profiler.grid import expand
+    from profiler.quality import MAX_ATTEMPTS
+    from tests.fake_workers import ScriptedWorker, around
+
+    spec = parse_spec(INSTANCE_SPEC.format(remeasure=30.0))
+    always = [ScriptedWorker(lambda p, i, pid: (around(_linear(p)), p.seq_len == 64))]
+    rows = []
+    for _ in range(MAX_ATTEMPTS + 2):  # the first run, then resumes
+        run_points(spec, expand(spec), rows, rows.append, "t", workers=always)
+    attempts = [r["attempt"] for r in rows if r["seq_len"] == 64]
+    assert attempts == list(range(1, MAX_ATTEMPTS + 1))

@@ -71,3 +71,104 @@ def test_slow_calls_still_get_every_warmup_call_and_the_sample_floor(monkeypatch
     s = sample(lambda: None, lambda: None, False, SlowTimer(lambda i: 5.0), cfg)
     assert s.warmup_calls == 2
     assert len(s.per_call_s) == 3
+
+
+# --- contention: a fake wait counter drives discard, retake and flagging ---------------
+
+class ClockTimer(FakeTimer):
+    """A fake timer that also advances a fake clock by the time it reports."""
+
+    def __init__(self, per_call, clock):
+        super().__init__(per_call)
+        self.clock = clock
+
+    def time(self, fn, calls):
+        t = super().time(fn, calls)
+        self.clock[0] += t
+        return t
+
+
+class FakeWaits:
+    """Run-queue wait that makes sample k wait ``shares[k]`` of its thread time.
+
+    The sampler reads it before and after each timed block, so reads alternate."""
+
+    def __init__(self, shares, clock, threads):
+        self.shares, self.clock, self.threads = shares, clock, threads
+        self.total_ns, self.reads, self.t0 = 0, 0, 0.0
+
+    def read_ns(self):
+        if self.reads % 2 == 0:
+            self.t0 = self.clock[0]
+        else:
+            k = self.reads // 2
+            share = self.shares(k) if callable(self.shares) else self.shares[k]
+            self.total_ns += round(share * (self.clock[0] - self.t0) * self.threads * 1e9)
+        self.reads += 1
+        return self.total_ns
+
+
+def _fake_clock(monkeypatch):
+    import profiler.timing
+
+    clock = [0.0]
+    monkeypatch.setattr(profiler.timing.time, "perf_counter", lambda: clock[0])
+    return clock
+
+
+def test_contended_samples_are_discarded_and_taken_again(monkeypatch):
+    clock = _fake_clock(monkeypatch)
+    # samples 1 and 3 waited 40% of their thread time (over the 5% threshold)
+    waits = FakeWaits([0.01, 0.40, 0.0, 0.40, 0.02, 0.0], clock, threads=2)
+    cfg = TimingConfig(warmup_s=0.0, warmup_calls=1, min_time_s=0.0, max_time_s=100,
+                       min_samples=3, target_rel_iqr=0.05, contention_threshold=0.05)
+    s = sample(lambda: None, lambda: None, True, ClockTimer(lambda i: 0.01, clock), cfg,
+               threads=2, waits=waits)
+    # three clean samples (0, 2, 4) with IQR 0 stop it; the two contended were retaken
+    assert waits.reads == 2 * 5
+    assert s.per_call_s == [0.01, 0.01, 0.01]
+    assert s.contended_samples == 2 and s.contended is False
+    # contention over the kept samples: (0.01 + 0 + 0.02) / 3 of their thread time
+    assert abs(s.contention - 0.01) < 1e-9
+    assert abs(s.measured_s - 0.03) < 1e-12  # discarded samples are not measurement
+
+
+def test_a_point_without_enough_clean_samples_is_flagged_contended(monkeypatch):
+    clock = _fake_clock(monkeypatch)
+    waits = FakeWaits(lambda k: 0.5, clock, threads=2)  # every sample waited half its time
+    cfg = TimingConfig(warmup_s=0.0, warmup_calls=1, min_time_s=0.0, max_time_s=1.0,
+                       min_samples=5, contention_threshold=0.05)
+    s = sample(lambda: None, lambda: None, True, ClockTimer(lambda i: 0.1, clock), cfg,
+               threads=2, waits=waits)
+    # retakes may take sampling to 1 s + max(1 s, 3 x 0.1 s) = 2 s: 20 samples, none clean
+    assert len(s.per_call_s) == 20 and s.contended_samples == 20
+    assert s.contended is True  # the number is kept, and flagged
+    assert abs(s.contention - 0.5) < 1e-9
+
+
+def test_one_clean_sample_short_of_the_floor_is_still_flagged(monkeypatch):
+    clock = _fake_clock(monkeypatch)
+    # slow calls (1 s) in a 1 s budget: give-up at 1 + max(1, 3) = 4 s; two clean only
+    waits = FakeWaits([0.0, 0.3, 0.0, 0.3, 0.3, 0.3], clock, threads=1)
+    cfg = TimingConfig(warmup_s=0.0, warmup_calls=1, min_time_s=0.0, max_time_s=1.0,
+                       min_samples=5)
+    s = sample(lambda: None, lambda: None, True, ClockTimer(lambda i: 1.0, clock), cfg,
+               threads=1, waits=waits)
+    assert len(s.per_call_s) == 4 and s.contended is True and s.contended_samples == 2
+
+
+def test_without_a_wait_counter_contention_is_not_known(monkeypatch):
+    clock = _fake_clock(monkeypatch)
+    cfg = TimingConfig(warmup_s=0.0, warmup_calls=1, min_time_s=0.0, min_samples=3)
+    s = sample(lambda: None, lambda: None, True, ClockTimer(lambda i: 0.01, clock), cfg)
+    assert s.contention is None and s.contended is None and s.contended_samples == 0
+
+
+def test_instance_share_of_min_time_is_honoured(monkeypatch):
+    clock = _fake_clock(monkeypatch)
+    # 10 ms calls, noisy enough never to stop early: min_time_s=0.2 explicitly halved
+    timer = ClockTimer(lambda i: 0.01 if i % 2 else 0.02, clock)
+    cfg = TimingConfig(warmup_s=0.0, warmup_calls=1, min_time_s=0.2, max_time_s=0.1,
+                       min_samples=3, block_s=0.0)
+    s = sample(lambda: None, lambda: None, False, timer, cfg, max_time_s=0.1)
+    assert 0.1 <= s.measured_s < 0.13  # stopped by the 0.1 s (per-instance) limit

@@ -1,0 +1,82 @@
+"""Independent instances of one point: do they agree, and the one row they make.
+
+Within one process the samples of a point agree to 1-2% while the process as a whole
+can be off by tens of percent: the same LSTM point measured in five worker processes
+gave medians of 18.1-19.5 ms four times and 28.75 ms once (docs/measurement.md). A
+point is therefore measured in several instances (a fresh model on fresh inputs, in
+alternating worker processes, one after another), and its latency is the median of
+the instance medians. The interval comes from the instances (stats.instance_interval),
+never from the samples of one instance.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from profiler.stats import summarize
+
+
+def spread(medians: list[float]) -> float:
+    """(max - min) / median of the instance medians: 0 for one instance."""
+    if len(medians) < 2:
+        return 0.0
+    mid = statistics.median(medians)
+    return (max(medians) - min(medians)) / mid if mid > 0 else float("inf")
+
+
+def split(row: dict) -> list[list[float]]:
+    """The kept samples of each instance of a row (one list for an older row)."""
+    samples = row.get("latency_samples_s") or []
+    sizes = row.get("instance_sizes") or [len(samples)]
+    out, start = [], 0
+    for n in sizes:
+        out.append(samples[start:start + n])
+        start += n
+    return out
+
+
+def own_noise(row: dict) -> float:
+    """The widest relative IQR of one instance: the noise each instance sees alone."""
+    return max((summarize(s).rel_iqr for s in split(row) if s), default=0.0)
+
+
+def disagree(rows: list[dict], rtol: float) -> bool:
+    """Do the instances' medians spread wider than ``rtol`` *and* than their own noise?
+    Then another instance is worth taking. ``rows``: one row per instance, or a single
+    combined row."""
+    medians = [m for r in rows for m in (r.get("instance_medians_s") or [r["latency_s"]])]
+    noise = max(own_noise(r) for r in rows)
+    return spread(medians) > max(rtol, noise)
+
+
+def combine(rows: list[dict]) -> dict:
+    """The point's row from its ok instance rows (rows[0] carries memory, operators and
+    kernels). Samples are concatenated in instance order; statistics are recomputed."""
+    first = rows[0]
+    medians = [m for r in rows for m in r["instance_medians_s"]]
+    sizes = [n for r in rows for n in r["instance_sizes"]]
+    samples = [s for r in rows for s in r["latency_samples_s"]]
+    st = summarize(samples)
+    latency = statistics.median(medians)
+    # contention over every kept sample: weight each instance by its sampled time
+    shares = [(r["contention"], r["measured_s"] or 0.0) for r in rows]
+    weight = sum(w for _, w in shares)
+    contention = (None if any(c is None for c, _ in shares) or weight <= 0
+                  else sum(c * w for c, w in shares) / weight)
+    flags = [r["contended"] for r in rows]
+    tokens = first["tokens"] if first.get("tokens_per_s") is None else \
+        first["tokens_per_s"] * first["latency_s"]  # decode: tokens per call, not B * n
+    return dict(
+        first,
+        latency_s=latency, latency_iqr_s=st.iqr, latency_mean_s=st.mean,
+        latency_min_s=st.min, latency_rel_iqr=st.rel_iqr, noisy=st.noisy,
+        latency_samples_s=samples, samples=st.n,
+        instances=len(medians), instance_medians_s=medians, instance_sizes=sizes,
+        contention=contention,
+        contended_samples=sum(r["contended_samples"] or 0 for r in rows),
+        contended=None if any(f is None for f in flags) else any(flags),
+        tokens_per_s=tokens / latency,
+        flops_per_s=first["flops"] / latency if first.get("flops") else None,
+        measured_s=sum(r["measured_s"] or 0.0 for r in rows),
+        point_wall_s=sum(r["point_wall_s"] or 0.0 for r in rows),
+    )

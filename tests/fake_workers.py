@@ -1,0 +1,55 @@
+"""Stand-ins for the measuring process: instance rows with scripted samples, so the
+runner's replication, retake and second-pass logic can be driven deterministically."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from profiler.records import result_row
+from profiler.stats import summarize
+
+
+def instance_row(point, samples, contended=False, contention=0.001, run_id="t",
+                 wall_s=0.01):
+    """A row as measure.measure_point returns it for one instance."""
+    st = summarize(samples)
+    return result_row(
+        point, status="ok", run_id=run_id, family="fake", latency_s=st.median,
+        latency_iqr_s=st.iqr, latency_mean_s=st.mean, latency_min_s=st.min,
+        latency_rel_iqr=st.rel_iqr, noisy=st.noisy, latency_samples_s=list(samples),
+        samples=st.n, tokens_per_s=point.tokens / st.median, measured_s=sum(samples),
+        point_wall_s=wall_s, instance_medians_s=[st.median], instance_sizes=[st.n],
+        instances=1, contention=contention, contended_samples=3 if contended else 0,
+        contended=contended)
+
+
+class ScriptedWorker:
+    """Answers each measure call with ``script(point, instance, pid)`` -> samples (or
+    (samples, contended)); ``pid`` counts process starts: close() ends a process."""
+
+    def __init__(self, script, sleep_s=0.0, log=None):
+        self.script = script
+        self.sleep_s = sleep_s
+        self.pid = 1
+        self.log = log if log is not None else []  # (point_id, instance, pid) per call
+
+    def measure(self, point, section, timing, max_time_s, timeout_s, run_id, instance=0):
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        self.log.append((point.point_id, instance, self.pid))
+        out = self.script(point, instance, self.pid)
+        samples, contended = out if isinstance(out, tuple) else (out, False)
+        return "ok", instance_row(point, samples, contended=contended, run_id=run_id)
+
+    def close(self):
+        self.pid += 1  # the next call runs in a fresh process
+
+
+def around(value, rel=0.001, n=5):
+    """n samples within ±rel of value (median exactly value)."""
+    return [value * (1 + rel * (i - n // 2) / max(1, n // 2)) for i in range(n)]
+
+
+def median_of(samples):
+    return statistics.median(samples)

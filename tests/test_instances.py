@@ -1,0 +1,76 @@
+"""Replication: instances agreeing or not, the row they make, and the interval from
+instances (hand-computed numbers)."""
+
+import math
+
+import pytest
+
+from profiler import instances, stats
+from profiler.records import Point
+from tests.fake_workers import instance_row
+
+P = Point("lstm", 1024, 8, "cpu", "float32", 1, "inference")
+
+
+def test_spread_and_disagreement():
+    assert instances.spread([18.0]) == 0.0
+    assert instances.spread([18.0, 19.0, 20.0]) == pytest.approx(2.0 / 19.0)
+    same = [instance_row(P, [0.0186, 0.0187, 0.0188]), instance_row(P, [0.0185, 0.0186])]
+    assert not instances.disagree(same, rtol=0.05)
+    # the fifth process of docs/measurement.md: 28.75 ms against 18.65 ms
+    slow = [instance_row(P, [0.01865] * 3), instance_row(P, [0.02875] * 3)]
+    assert instances.disagree(slow, rtol=0.05)
+    # a spread within the instances' own noise (rel IQR 0.5) is not disagreement
+    noisy = [instance_row(P, [0.01, 0.02, 0.03]), instance_row(P, [0.012, 0.022, 0.032])]
+    assert not instances.disagree(noisy, rtol=0.05)
+
+
+def test_combine_takes_the_median_of_instance_medians():
+    a = instance_row(P, [1.0, 2.0, 3.0], contention=0.01)  # median 2, measured 6 s
+    b = instance_row(P, [4.0, 5.0, 6.0, 7.0], contention=0.04)  # median 5.5, measured 22 s
+    c = instance_row(P, [2.5, 2.5, 2.5], contention=0.0)  # median 2.5, measured 7.5 s
+    row = instances.combine([a, b, c])
+    assert row["instance_medians_s"] == [2.0, 5.5, 2.5]
+    assert row["latency_s"] == 2.5  # median of the medians, not of the pooled samples (3.0)
+    assert row["instance_sizes"] == [3, 4, 3] and row["instances"] == 3
+    assert row["latency_samples_s"] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 2.5, 2.5, 2.5]
+    assert row["samples"] == 10 and row["latency_min_s"] == 1.0
+    assert row["tokens_per_s"] == pytest.approx(P.tokens / 2.5)
+    # contention weighted by sampled time: (0.01*6 + 0.04*22 + 0*7.5) / 35.5
+    assert row["contention"] == pytest.approx((0.06 + 0.88) / 35.5)
+    assert row["contended"] is False and row["measured_s"] == pytest.approx(35.5)
+
+
+def test_combine_flags_a_point_when_any_instance_was_contended():
+    a = instance_row(P, [1.0] * 3)
+    b = instance_row(P, [1.0] * 3, contended=True)
+    assert instances.combine([a, b])["contended"] is True
+    c = instance_row(P, [1.0] * 3, contention=None)
+    c["contended"] = None
+    assert instances.combine([a, c])["contended"] is None  # not known is not clean
+
+
+def test_t_quantiles():
+    assert stats.t975(1) == 12.706 and stats.t975(30) == 2.042
+    # Cornish-Fisher beyond the table: t(60) = 2.0003, t(120) = 1.9799
+    assert stats.t975(60) == pytest.approx(2.0003, abs=1e-3)
+    assert stats.t975(120) == pytest.approx(1.9799, abs=1e-3)
+
+
+def test_pooled_variance_and_interval_by_hand():
+    # two points, two instances each; log deviations: ln(1.02/1)/2 and ln(1.04/1)/2
+    pts = [[1.0, 1.02], [2.0, 2.08]]
+    var, df = stats.pooled_log_variance(pts)
+    d1, d2 = math.log(1.02), math.log(1.04)
+    assert df == 2
+    assert var == pytest.approx((d1**2 / 2 + d2**2 / 2) / 2)
+    lo, hi = stats.instance_interval([1.0, 1.02], (var, df))
+    center = math.log(1.01)  # median of two = their mean
+    half = 4.303 * math.sqrt(max(var, d1**2 / 2) / 2)
+    assert lo == pytest.approx(math.exp(center - half))
+    assert hi == pytest.approx(math.exp(center + half))
+    # a point wider than the pool gets its own, wider, variance
+    lo2, hi2 = stats.instance_interval([1.0, 1.5], (var, df))
+    assert (hi2 - lo2) > (hi - lo) * 5
+    assert stats.pooled_log_variance([[1.0], [2.0]]) is None
+    assert stats.instance_interval([1.0, 1.01], None) is None
