@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from profiler import fit
+from profiler import fit, stats
 from profiler.records import RESULT_FIELDS
 
 # The columns that identify a curve over seq_len (Point.series, by name).
@@ -30,7 +30,7 @@ _NUMERIC = ["params", "seq_len", "batch_size", "tokens", "threads", "latency_s",
             "calls_per_sample", "samples", "warmup_calls", "tokens_per_s", "flops",
             "flops_per_s", "peak_memory_bytes", "peak_memory_reserved_bytes",
             "nvml_used_bytes", "measured_s", "point_wall_s", "state_bytes", "bytes_moved",
-            "arithmetic_intensity"]
+            "arithmetic_intensity", "contention", "contended_samples", "attempt", "instances"]
 
 
 def records_frame(rows: list[dict]) -> pd.DataFrame:
@@ -44,6 +44,8 @@ def records_frame(rows: list[dict]) -> pd.DataFrame:
     df["attention"] = df["attention"].fillna("default")
     df["family"] = df["family"].fillna(df["model"])
     df["noisy"] = df["noisy"].fillna(False).astype(bool)
+    # None = the OS gave no wait counter: not known, so not flagged (contention says so)
+    df["contended"] = df["contended"].eq(True)
     if df["point_id"].notna().all():
         df = df.drop_duplicates("point_id", keep="last")
     # A failed point must not leak a number into a fit.
@@ -52,8 +54,42 @@ def records_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def ok(df: pd.DataFrame, metric: str = "latency_s") -> pd.DataFrame:
-    """Rows that ran and have a positive ``metric``."""
-    return df[(df["status"] == "ok") & (df[metric] > 0)]
+    """Rows that ran cleanly and have a positive ``metric``: what fits, crossovers and
+    findings rest on. A contended row (too few samples free of contention) is left out:
+    its number measured the machine's other work, not the model."""
+    return df[(df["status"] == "ok") & ~df["contended"] & (df[metric] > 0)]
+
+
+def contended_points(df: pd.DataFrame) -> pd.DataFrame:
+    """Ok rows flagged contended, most contended first: kept out of every fit."""
+    sub = df[(df["status"] == "ok") & df["contended"]]
+    return sub.sort_values("contention", ascending=False).reset_index(drop=True)
+
+
+# Points share a noise level when they share a device and a thread count.
+NOISE_GROUP = ["device", "threads"]
+
+
+def intervals(df: pd.DataFrame) -> pd.DataFrame:
+    """95% latency interval of every ok row, from its instances (stats.instance_interval)
+    with the between-instance variance pooled per device and thread count. Columns:
+    point_id, ci_low_s, ci_high_s, ci_rel (the larger relative distance from latency_s);
+    NaN where a row has no instance medians (an older run) or no pool."""
+    rows = df[df["status"] == "ok"]
+    out = []
+    for _, sub in _groups(rows, NOISE_GROUP):
+        meds = [m if isinstance(m, list) else [] for m in sub["instance_medians_s"]]
+        # a contended point's instances measured the neighbour: not the noise level
+        pooled = stats.pooled_log_variance(
+            [m for m, flagged in zip(meds, sub["contended"], strict=True) if not flagged])
+        for (_, r), m in zip(sub.iterrows(), meds, strict=True):
+            ci = stats.instance_interval(m, pooled) if m else None
+            lo, hi = ci if ci else (math.nan, math.nan)
+            rel = max(r["latency_s"] - lo, hi - r["latency_s"]) / r["latency_s"] if ci \
+                else math.nan
+            out.append({"point_id": r["point_id"], "ci_low_s": lo, "ci_high_s": hi,
+                        "ci_rel": rel})
+    return pd.DataFrame(out, columns=["point_id", "ci_low_s", "ci_high_s", "ci_rel"])
 
 
 def _groups(df: pd.DataFrame, keys: list[str]):

@@ -260,3 +260,40 @@ def test_missing_points_from_grid():
     miss = A.missing_points(frame(rows), grid)
     assert miss[["model", "seq_len", "batch_size"]].values.tolist() == [["lstm", 64, 8]]
     assert A.missing_points(frame(rows), {}).empty
+
+
+# --- clean points only: a contended point rests no fit ------------------------------
+
+def test_a_contended_point_is_kept_out_of_fits_and_crossovers():
+    # an exact linear LSTM and quadratic Transformer; one Transformer point doubled by a
+    # busy neighbour (and flagged): the fits must see the true laws, not the neighbour
+    rows = [row("lstm", n, 1e-4 * n, family="lstm") for n in NS]
+    rows += [row("transformer", n, 1e-7 * n * n, family="transformer") for n in NS]
+    bad = next(r for r in rows if r["model"] == "transformer" and r["seq_len"] == 2048)
+    bad.update(latency_s=bad["latency_s"] * 0.25, contended=True, contention=0.5)
+    df = frame(rows)
+    assert len(A.ok(df)) == 2 * len(NS) - 1
+    assert list(A.contended_points(df)["seq_len"]) == [2048]
+    exps = A.exponents(df).set_index("model")
+    assert exps.loc["transformer", "k"] == pytest.approx(2.0, abs=1e-9)
+    # with the flag ignored, the neighbour's number would bend the curve
+    bad["contended"] = False
+    assert A.exponents(frame(rows)).set_index("model").loc["transformer", "k"] < 1.9
+    # not known (no counter) is not flagged
+    bad["contended"] = None
+    assert len(A.ok(frame(rows))) == 2 * len(NS)
+
+
+def test_intervals_pool_the_clean_points_of_a_noise_level():
+    rows = []
+    for n, meds in ((64, [1.0, 1.02]), (128, [2.0, 2.08]), (256, [4.0, 8.0])):
+        r = row("lstm", n, float(np.median(meds)))
+        r.update(instance_medians_s=meds, contended=(n == 256))
+        rows.append(r)
+    out = A.intervals(frame(rows)).set_index("point_id")
+    d1, d2 = math.log(1.02), math.log(1.04)
+    var = (d1**2 / 2 + d2**2 / 2) / 2  # the contended point (ratio 2) is not in the pool
+    half = 4.303 * math.sqrt(max(var, d1**2 / 2) / 2)
+    first = out.loc[rows[0]["point_id"]]
+    assert first["ci_low_s"] == pytest.approx(1.01 * math.exp(-half))
+    assert first["ci_rel"] == pytest.approx(math.exp(half) - 1)

@@ -51,7 +51,7 @@ def test_saved_run_matches_its_generator(tmp_path):
     # record by record, on the saved fields: a field added to RESULT_FIELDS later
     # (None in a regenerated row) does not make the saved run stale
     new, saved = (_records(p / "results.jsonl") for p in (out, RUN))
-    assert len(new) == len(saved) == 167
+    assert len(new) == len(saved) == 168  # 167 points, one measured twice
     for a, b in zip(new, saved, strict=True):
         assert {k: a.get(k) for k in b} == b
         assert all(a[k] is None for k in set(a) - set(b))
@@ -112,14 +112,14 @@ def test_report_states_the_planted_findings(rendered):
 def test_report_says_what_is_missing_and_what_is_noisy(rendered):
     md = (rendered / "report.md").read_text()
     assert "168 points: 163 ok, 2 oom, 1 skipped, 1 timeout, 1 never recorded" in md
-    missing = md.split("## What is missing")[1].split("## Noisy points")[0]
+    missing = md.split("## What is missing")[1].split("## Run health")[0]
     for status in ("oom", "timeout", "skipped"):
         assert f"| {status} |" in missing
     assert "| lstm | 2048 | 8 | cpu | float32 | 2 | train_step |" in missing
     frontiers = md.split("## Frontiers")[1].split("## What is missing")[0]
     assert "| 1024 | 2048 | oom: RuntimeError" in frontiers
     assert "| 1024 | 2048 | missing" in frontiers
-    noisy = md.split("## Noisy points")[1].split("## All results")[0]
+    noisy = md.split("## Run health")[1].split("## All results")[0]
     assert re.search(r"\| lstm \| inference \| cpu \| 1 \| 2 \| 32 \|", noisy)
 
 
@@ -324,3 +324,12 @@ def test_bad_run_dir_is_one_clear_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "not a run directory (no results.jsonl)" in err
     assert main(["report", str(RUN), "--format", "pdf"]) == 2
     assert "unknown report format ['pdf']" in capsys.readouterr().err
+
+
+def test_run_health_counts_contended_precision_and_second_pass(rendered):
+    md = (rendered / "report.md").read_text()
+    health = md.split("## Run health")[1].split("## All results")[0]
+    assert "Contended: 1 of 163 ok points" in health
+    assert "| transformer | inference | cpu | 8 | 2 | 512 |" in health.split("Points with")[0]
+    assert re.search(r"Precision: \d+% of 163 ok points have a 95% interval", health)
+    assert "Measured again by the second pass: 1 points (1 noisy)" in health

@@ -85,6 +85,8 @@ def analyse(records: pd.DataFrame, grid: dict, peaks: list[dict] | None = None,
         "floor": A.sequential_floor(records),
         "frontiers": A.frontiers(records, seq_lens),
         "noisy": A.noisy_points(records),
+        "contended": A.contended_points(records),
+        "intervals": A.intervals(records),
         "missing": A.missing_points(records, grid),
     }
 
@@ -129,7 +131,7 @@ def build_document(run_dir: Path, t: dict, env: dict, spec_text: str, figures) -
         Section("Parallelism", parallel_tables(t)),
         Section("Frontiers", [frontier_table(t)]),
         Section("What is missing", missing_blocks(t)),
-        Section("Noisy points", noisy_blocks(t)),
+        Section("Run health: contended, noisy and re-measured points", health_blocks(t)),
         Section("All results", [full_table(records)]),
     ]
     title = f"Scaling report: {run_dir.name}"
@@ -190,10 +192,12 @@ def environment_blocks(env: dict, records: pd.DataFrame, spec_text: str) -> list
                                 for d, n in names.items()),
         f"Timer: {values('timer')}; warm-up calls per point: {span('warmup_calls')}; "
         f"calls per sample: {span('calls_per_sample')}.",
-        "Latency is the median of the raw per-call samples of each point "
-        + (f"({fmt_n(samples.min())}–{fmt_n(samples.max())} samples per point); "
-           if len(samples) else "; ")
-        + f"a point whose IQR/median ≥ {NOISY_REL_IQR:.0%} is flagged noisy.",
+        "Latency is the median of the instance medians of each point: each instance is a "
+        "fresh model on fresh inputs in one of two alternating worker processes "
+        + (f"({span('instances')} instances, {fmt_n(samples.min())}–{fmt_n(samples.max())} "
+           "samples per point); " if len(samples) else "; ")
+        + "a sample whose threads waited for a core more than the contention threshold is "
+        f"taken again; a point whose IQR/median ≥ {NOISY_REL_IQR:.0%} is flagged noisy.",
         f"Peak memory source: {values('memory_source')}; bytes above the baseline before "
         "the step.",
         "Kernels: " + "; ".join(f"{m}: {_kernels(g)}" for m, g in ran.groupby("model")) + ".",
@@ -331,6 +335,39 @@ def missing_blocks(t: dict) -> list:
     blocks.append(_table(miss, m_spec, "Grid points of sweep.toml with no record (an "
                          "interrupted or still running sweep):", "none."))
     return blocks
+
+
+def health_blocks(t: dict) -> list:
+    """How clean the run is: contention, precision from instances, second pass, noise."""
+    rec = t["records"]
+    ran = rec[rec["status"] == "ok"]
+    lines = []
+    if len(ran):
+        known = ran["contention"].notna()
+        lines.append(
+            f"Contended: {len(t['contended'])} of {len(ran)} ok points could not collect "
+            "enough samples free of contention; they are drawn hollow and no fit, "
+            "crossover or finding rests on them." if known.any() else
+            "Contention: not known (this OS gives no per-thread run-queue wait), so no "
+            "point could be checked for a busy neighbour.")
+        ci = t["intervals"]["ci_rel"].dropna()
+        if len(ci):
+            lines.append(f"Precision: {(ci <= 0.05).mean():.0%} of {len(ci)} ok points have a "
+                         "95% interval within ±5% of their latency (interval from the "
+                         "instances, between-instance variance pooled per device and thread "
+                         f"count; median half-width {ci.median():.1%}).")
+        again = ran[ran["attempt"].fillna(1) > 1]
+        if len(again):
+            why = again["remeasure_reason"].value_counts()
+            lines.append(f"Measured again by the second pass: {len(again)} points ("
+                         + ", ".join(f"{v} {k}" for k, v in why.items()) + ").")
+    spec = _WHERE + [("n", lambda r: fmt_n(r["seq_len"])),
+                     ("latency", lambda r: fmt_time(r["latency_s"])),
+                     ("contention", lambda r: fmt_pct(r["contention"])),
+                     ("samples over threshold", lambda r: fmt_n(r["contended_samples"]))]
+    return ([Bullets(lines)] if lines else []) + [
+        _table(t["contended"], spec, "Contended points (kept out of every fit):", "none.")
+    ] + noisy_blocks(t)
 
 
 def noisy_blocks(t: dict) -> list:

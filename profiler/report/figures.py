@@ -61,6 +61,16 @@ def max_threads(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["threads"] == top]
 
 
+def contended_at_max_threads(df: pd.DataFrame) -> pd.DataFrame:
+    """Ok rows flagged contended, at their device's largest thread count among ok rows
+    (the rows the latency figure shows): drawn hollow, never fitted."""
+    ran = df[df["status"] == "ok"]
+    if ran.empty:
+        return ran
+    top = ran.groupby("device")["threads"].transform("max")
+    return ran[ran["contended"] & (ran["threads"] == top)]
+
+
 def _palette(curves) -> dict:
     names = sorted(set(curves))
     return dict(zip(names, sns.color_palette("colorblind", n_colors=len(names)), strict=False))
@@ -112,6 +122,7 @@ def plot_latency(df: pd.DataFrame, exps: pd.DataFrame):
     data["latency_ms"] = data["latency_s"] * MS
     palette = _palette(data["model"])
     g = _loglog_grid(data, "latency_ms", "latency per call (ms)", palette)
+    flagged = _labelled(contended_at_max_threads(df))
     fits = _labelled(max_threads(exps)) if not exps.empty else exps
     for (phase, device), ax in g.axes_dict.items():
         facet = data[(data["phase"] == phase) & (data["device"] == device)]
@@ -130,6 +141,12 @@ def plot_latency(df: pd.DataFrame, exps: pd.DataFrame):
                     linewidth=1.0, alpha=0.8)
             lines.append(f"{f['model']} B={int(f['batch_size'])}: k={k:.2f}"
                          f" (n≥{int(x[0])})")
+        hollow = flagged[(flagged["phase"] == phase) & (flagged["device"] == device)]
+        if len(hollow):  # contended points: shown, hollow, and in no fit
+            ax.scatter(hollow["seq_len"], hollow["latency_s"] * MS, s=60, linewidths=1.4,
+                       facecolors="none", marker="o", zorder=5,
+                       edgecolors=[palette.get(m, "0.4") for m in hollow["model"]])
+            lines.append(f"hollow: {len(hollow)} contended (not fitted)")
         # exponents in a box rather than at line ends, where close curves overprint
         ax.text(0.03, 0.97, "\n".join(lines), transform=ax.transAxes, va="top", ha="left",
                 fontsize=8, bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "0.8"})

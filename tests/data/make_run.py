@@ -52,11 +52,11 @@ MODELS = {"lstm": "lstm", "transformer": "transformer"}
 PARAMS = {"lstm": 66_560, "transformer": 99_968}
 H = 64  # hidden / d_model
 TRAIN_FACTOR = 3.0  # a train step costs ~3 forwards (forward + backward ≈ 2× forward)
-# The laws below in seconds are scaled to what a 2-core CPU measures (MEASUREMENT.md:
+# The laws below in seconds are scaled to what a 2-core CPU measures (docs/measurement.md:
 # 323 ms at n=2048, batch 8 for this Transformer), so that achieved FLOP/s stays
 # below the matmul peak of peak.json.
 LATENCY_SCALE = 6.0
-PROFILE_OVERHEAD = 1.3  # a profiled pass is slower than the timed one (MEASUREMENT.md)
+PROFILE_OVERHEAD = 1.3  # a profiled pass is slower than the timed one (docs/measurement.md)
 # Matmul peak (1024³ fp32) per thread count, of the order this machine measures.
 PEAK_FLOPS = {1: 45e9, 2: 88e9}
 # Copy bandwidth (bytes/s, read + write of a 256 MiB copy) per thread count.
@@ -129,7 +129,7 @@ def cost_terms(model: str, phase: str, b: int, t: int, n: int) -> tuple[float, f
         return decode_terms(model, b, t, n)
     if model == "lstm":
         # per time step; batch rows share one GEMM, so B=8 costs ~2× B=1, not 8×.
-        # 2 threads help a little at B=8 and hurt at B=1 (tiny GEMMs, see MEASUREMENT.md).
+        # 2 threads help a little at B=8 and hurt at B=1 (tiny GEMMs, see docs/measurement.md).
         step = 8e-6 * (1 + 0.15 * (b - 1)) * ({1: 1.0, 2: 1.2}[t] if b == 1 else
                                              {1: 1.0, 2: 0.62}[t])
         terms = (60e-6, step * n, 0.0)
@@ -240,7 +240,7 @@ def peak_memory(model: str, phase: str, b: int, n: int) -> int:
 
 
 def flops(model: str, phase: str, b: int, n: int) -> float:
-    """Analytic FLOPs of one call, 2 layers (see MEASUREMENT.md); decode: one token."""
+    """Analytic FLOPs of one call, 2 layers (see docs/measurement.md); decode: one token."""
     if phase == "decode":  # models.py decode_flops, without the vocabulary head
         if model == "lstm":
             return 2 * (2 * b * 4 * H * (H + H))
@@ -275,7 +275,17 @@ def make_rows(rng: np.random.Generator) -> list[dict]:
                             continue
                         stamp += 1
                         rows.append(make_row(rng, key, stamp))
+    for key, reason in REMEASURED.items():
+        stamp += 1
+        rows.append(dict(make_row(rng, key, stamp), attempt=2, remeasure_reason=reason))
     return rows
+
+
+# Points a busy neighbour spoiled: flagged contended, drawn hollow, in no fit.
+CONTENDED = {("transformer", "inference", 8, 2, 512)}
+INSTANCE_RNG = np.random.default_rng(1)
+# Points the second pass measured again (a second row, attempt 2, for the same point).
+REMEASURED = {("lstm", "inference", 1, 1, 64): "noisy"}
 
 
 def make_row(rng: np.random.Generator, key: tuple, stamp: int) -> dict:
@@ -295,16 +305,30 @@ def make_row(rng: np.random.Generator, key: tuple, stamp: int) -> dict:
     sigma = 0.25 if key in NOISY else 0.02
     count = int(np.clip(0.5 / true, 5, 40))  # adaptive: fewer samples for slow points
     samples = (true * rng.lognormal(0.0, sigma, size=count)).round(9).tolist()
+    # two instances (fresh model, alternating processes), each off by its own ~1% (a
+    # separate generator, so the samples above stay what they always were)
+    half = count // 2
+    factors = INSTANCE_RNG.lognormal(0.0, 0.01, size=2)
+    if key in CONTENDED:  # a busy neighbour doubled every sample of the second instance
+        factors[1] = 2.0
+    samples = [round(x * float(factors[int(i >= half)]), 9) for i, x in enumerate(samples)]
+    sizes = [half, count - half]
+    medians = [float(np.median(samples[:half])), float(np.median(samples[half:]))]
     st = summarize(samples)
+    latency = float(np.median(medians))
     fl = flops(model, phase, b, n)
     nbytes = bytes_moved(model, phase, b, n)
     decode = phase == "decode"  # latency per generated token; B tokens per call
     return result_row(
         point, status="ok", error=None, ops=make_ops(*key),
-        latency_s=st.median, latency_iqr_s=st.iqr, latency_mean_s=st.mean,
+        latency_s=latency, latency_iqr_s=st.iqr, latency_mean_s=st.mean,
         latency_min_s=st.min, latency_rel_iqr=st.rel_iqr, noisy=st.noisy,
         latency_samples_s=samples, calls_per_sample=1, samples=st.n, warmup_calls=3,
-        tokens_per_s=(b if decode else b * n) / st.median, flops=fl, flops_per_s=fl / st.median,
+        instances=2, instance_medians_s=medians, instance_sizes=sizes,
+        contention=0.4 if key in CONTENDED else 0.001,
+        contended_samples=sizes[1] if key in CONTENDED else 0, contended=key in CONTENDED,
+        attempt=1,
+        tokens_per_s=(b if decode else b * n) / latency, flops=fl, flops_per_s=fl / latency,
         bytes_moved=nbytes, arithmetic_intensity=fl / nbytes,
         state_bytes=state_bytes(model, b, n) if decode else None,
         peak_memory_bytes=peak_memory(model, phase, b, n), peak_memory_reserved_bytes=None,
