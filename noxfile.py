@@ -76,6 +76,13 @@ def benchmark(session: nox.Session) -> None:
 
 
 @nox.session
+def contention(session: nox.Session) -> None:
+    """A 2-thread grid idle, then beside a CPU-burning child: flagged or within 15%."""
+    _install(session)
+    session.run("python", "benchmarks/contention.py", *session.posargs)
+
+
+@nox.session
 def browser(session: nox.Session) -> None:
     """Render the saved test run's report and check it offline in headless Chromium."""
     import shutil  # local: only this session copies files

@@ -18,7 +18,7 @@ THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 
 
 def pytest_configure(config):
-    # Before any torch work (MEASUREMENT.md): the first op may fix the pool size.
+    # Before any torch work: the first op may fix the pool size (docs/measurement.md).
     torch.set_num_threads(THREADS)
 
 

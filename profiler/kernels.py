@@ -1,6 +1,6 @@
 """Which kernel ran, read from operator names seen in a profiled pass.
 
-It changes the scaling story (MEASUREMENT.md): oneDNN vs native LSTM differ ~2.7x;
+It changes the scaling story (docs/measurement.md): oneDNN vs native LSTM differ ~2.7x;
 CPU flash attention is O(n) memory, the MATH backend O(n^2)."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ same outer shape (token ids in, logits out), plus a user's own via a factory.
 Every model takes token ids ``(B, n)`` and returns logits ``(B, n, vocab)``.
 Built-in models carry ``family`` and ``flops(batch, seq_len)``: the analytic
 forward FLOPs (multiply-add = 2 FLOPs), because counters see 0 for the fast
-kernels a sweep hits (oneDNN LSTM, CPU flash attention; see MEASUREMENT.md).
+kernels a sweep hits (oneDNN LSTM, CPU flash attention; see docs/measurement.md).
 ``bytes_moved(batch, seq_len, dtype_bytes, attention_kernel)`` is a lower bound of
 the memory traffic of one forward (weights read once, every op reads its inputs and
 writes its output once), so FLOPs / bytes is an upper bound of the arithmetic
@@ -41,7 +41,7 @@ class TransformerConfig:
     layers: int = 2  # encoder blocks
     ff: int = 256  # feed-forward width
     # 0.0 for cost sweeps: attention dropout materialises n x n masks and made a
-    # train step ~10x slower at n=4096 here (MEASUREMENT.md); make it an axis if wanted.
+    # train step ~10x slower at n=4096 here (docs/measurement.md); make it an axis if wanted.
     dropout: float = 0.0
     positions: str = "sinusoidal"  # "sinusoidal" (no parameters) or "learned"
     max_len: int = 65536  # table size for learned positions (parameters grow with it)
@@ -122,7 +122,7 @@ class EncoderBlock(nn.Module):
 
     Written out rather than nn.TransformerEncoderLayer so that the attention
     kernel is chosen deliberately (sdpa_kernel) and never by the eval "fast
-    path", which is slower at long n on CPU (MEASUREMENT.md) and hides behind hooks."""
+    path", which is slower at long n on CPU (docs/measurement.md) and hides behind hooks."""
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()

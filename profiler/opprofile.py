@@ -115,7 +115,7 @@ def trace(run: Callable[[], object], setup: Callable[[], object], device: str, p
     """Profile ``active`` steps after ``wait`` + ``warmup`` (torch.profiler schedule),
     export a Chrome/Perfetto trace to ``path``; returns the op table of the active steps.
 
-    Untimed by design: profiling adds 30-100% on op-dense models (MEASUREMENT.md)."""
+    Untimed by design: profiling adds 30-100% on op-dense models (docs/measurement.md)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with profile(activities=activities(device),
                  schedule=schedule(wait=wait, warmup=warmup, active=active, repeat=1),

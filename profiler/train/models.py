@@ -2,7 +2,7 @@
 
 Both map (B, T, input_size) to (B, output_size) from the last time step, with
 ``batch_first=True``. Dropout is 0 in both: the runs are deterministic for a
-seed and the timing is not inflated by dropout masks (see MEASUREMENT.md).
+seed and the timing is not inflated by dropout masks (see docs/measurement.md).
 """
 
 from __future__ import annotations
