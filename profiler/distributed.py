@@ -331,7 +331,7 @@ def _write_env(run_dir: Path, resume: bool, cluster: str, opts: ExecutorOptions)
 
 def _summarize(jobs: list[JobState], merge: Merger, todo: list[Point], run_dir: Path,
                interrupted: bool) -> RunSummary:
-    summary = RunSummary(interrupted=interrupted)
+    summary = RunSummary(interrupted=interrupted, remeasured=merge.remeasured)
     for row in merge.rows:
         summary.counts[row["status"]] = summary.counts.get(row["status"], 0) + 1
         summary.measured_s += row.get("measured_s") or 0.0

@@ -245,11 +245,11 @@ def reconcile(run_dir: Path, out: store.RunStore) -> list[dict]:
     rows = store.load_results(run_dir) if (run_dir / store.RESULTS_FILE).exists() else []
     keep = [r for r in rows if not is_placeholder(r)]
     dropped = [r for r in rows if is_placeholder(r)]
-    ids = {r["point_id"] for r in keep}
+    attempts = {r["point_id"]: r.get("attempt") or 1 for r in keep}
     added = []
     for row in ShardReader(run_dir).new_rows():
-        if row["point_id"] not in ids:
-            ids.add(row["point_id"])
+        if _is_new(row, attempts):
+            attempts[row["point_id"]] = row.get("attempt") or 1
             added.append(row)
     if dropped:
         with open(Path(run_dir) / SHARDS_DIR / SUPERSEDED_FILE, "a", encoding="utf-8") as f:
@@ -293,21 +293,35 @@ def merge_extras(run_dir: Path) -> None:
                 store.append_jsonl(run_dir / store.TRACE_INDEX, row)
 
 
+def _is_new(row: dict, attempts: dict[str, int]) -> bool:
+    """A point not merged yet, or a later attempt (the second pass) of one that was."""
+    seen = attempts.get(row["point_id"])
+    return seen is None or (row.get("attempt") or 1) > seen
+
+
 class Merger:
-    """Shard rows -> results.jsonl, each point once; the rows written this session."""
+    """Shard rows -> results.jsonl, each point once plus the second pass's later attempts;
+    ``rows``: the first measurements written this session."""
 
     def __init__(self, run_dir: Path, out: store.RunStore, done_ids: set[str]):
         self.reader = ShardReader(run_dir)
         self.out = out
         self.ids = set(done_ids)
+        self.attempts: dict[str, int] = {}  # point_id -> latest attempt merged this session
         self.rows: list[dict] = []
+        self.remeasured = 0
 
     def pull(self) -> None:
         for row in self.reader.new_rows():
             if row["point_id"] not in self.ids:
                 self.write(row)
+            elif _is_new(row, self.attempts) and (row.get("attempt") or 1) > 1:
+                self.out.append(row)  # the second pass: supersedes the earlier line
+                self.attempts[row["point_id"]] = row["attempt"]
+                self.remeasured += 1
 
     def write(self, row: dict) -> None:
         self.out.append(row)
         self.ids.add(row["point_id"])
+        self.attempts[row["point_id"]] = row.get("attempt") or 1
         self.rows.append(row)

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from profiler.models import build_model
 from profiler.records import RESULT_FIELDS
 from profiler.spec import load_spec
 from profiler.steps import make_step
-from profiler.store import RunStore, load_results
+from profiler.store import RunStore, latest, load_results
 from profiler.timing import CpuTimer, TimingConfig, sample
 
 REQUIRED = ("model family params seq_len batch_size device dtype threads phase status "
@@ -28,18 +29,29 @@ REQUIRED = ("model family params seq_len batch_size device dtype threads phase s
 def test_smoke_sweep_writes_the_run_directory(tmp_path, in_repo):
     out = tmp_path / "run"
     assert main(["sweep", "smoke", "--out", str(out), "--no-report", "--quiet"]) == 0
-    rows = load_results(out)
+    lines = load_results(out)
+    rows = latest(lines)
     spec = load_spec("smoke")
     n_points = 1
     for values in spec.grid.values():
         n_points *= len(values)
     assert len(rows) == n_points and len({r["point_id"] for r in rows}) == n_points
+    # the first pass wrote one line per point; the second pass only points it names
+    assert [r["attempt"] for r in lines[:n_points]] == [1] * n_points
+    assert all(r["attempt"] == 2 and r["remeasure_reason"] for r in lines[n_points:])
     for r in rows:
         assert set(REQUIRED) <= set(r) and set(r) == set(RESULT_FIELDS)
         assert r["status"] == "ok", r["error"]
         samples = r["latency_samples_s"]
-        assert len(samples) == r["samples"] >= 3
-        assert r["latency_s"] == sorted(samples)[len(samples) // 2] or len(samples) % 2 == 0
+        assert len(samples) == r["samples"] == sum(r["instance_sizes"])
+        assert r["instances"] == len(r["instance_medians_s"]) >= 2
+        # each instance's median from its own slice of the samples; latency: their median
+        start = 0
+        for size, med in zip(r["instance_sizes"], r["instance_medians_s"], strict=True):
+            assert size >= 3 and med == statistics.median(samples[start:start + size])
+            start += size
+        assert r["latency_s"] == statistics.median(r["instance_medians_s"])
+        assert r["contended"] in (True, False) and 0 <= r["contention"] < 1
         assert r["tokens_per_s"] == pytest.approx(r["batch_size"] * r["seq_len"] / r["latency_s"])
         assert r["flops"] > 0 and r["params"] > 0 and r["peak_memory_bytes"] > 0
         assert r["threads"] == 1 and r["timer"] == "perf_counter_ns"
@@ -86,6 +98,8 @@ d_model = 16
 heads = 2
 layers = 1
 ff = 32
+[budget]
+remeasure_seconds = 0.0  # one line per point: the second pass is tested on its own
 [timing]
 warmup_s = 0.0
 min_time_s = 0.05
