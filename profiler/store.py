@@ -44,9 +44,9 @@ def load_results(run_dir: str | Path) -> list[dict]:
 def latest(rows: list[dict]) -> list[dict]:
     """The last row per point_id, in the order points first appeared: a point measured
     again (second pass, resume) has several lines and the last one is the record."""
-    last: dict[str, dict] = {}
-    for row in rows:
-        last[row["point_id"]] = row
+    last: dict = {}
+    for i, row in enumerate(rows):
+        last[row.get("point_id") or i] = row  # rows of older writers have no point_id
     return list(last.values())
 
 
