@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from profiler.errors import UsageError
+from profiler.minrnn import MinRNNConfig, MinRNNLM
 
 TOKEN_ID_BYTES = 8  # token ids are int64
 
@@ -288,6 +289,9 @@ BUILTIN = {
     "lstm": (RecurrentConfig, lambda cfg: RecurrentLM(cfg, "lstm")),
     "gru": (RecurrentConfig, lambda cfg: RecurrentLM(cfg, "gru")),
     "transformer": (TransformerConfig, TransformerLM),
+    # recurrent and parallel: a scan over time in training, an O(1) state in decoding
+    "mingru": (MinRNNConfig, lambda cfg: MinRNNLM(cfg, "mingru")),
+    "minlstm": (MinRNNConfig, lambda cfg: MinRNNLM(cfg, "minlstm")),
 }
 
 
