@@ -244,10 +244,14 @@ class TransformerLM(nn.Module):
         per_layer = 8 * B * d * d + 4 * B * (context + 1) * d + 4 * B * d * c.ff
         return c.layers * per_layer + 2 * B * d * c.vocab
 
-    def flops(self, batch: int, seq_len: int) -> int:
-        """Forward FLOPs: per layer QKV 6Bnd², out-proj 2Bnd², QKᵀ+AV 4Bn²d, FF 4Bnd·ff; head."""
+    def flops(self, batch: int, seq_len: int, attention_kernel: str | None = "flash") -> int:
+        """Forward FLOPs: per layer QKV 6Bnd², out-proj 2Bnd², QKᵀ+AV 4B·pairs·d, FF 4Bnd·ff;
+        head. pairs = n² query-key pairs; with ``causal`` a fused kernel (flash,
+        memory-efficient, cuDNN) visits only the unmasked n(n+1)/2, while the "math" kernel
+        multiplies all n² and masks afterwards: FLOPs as the kernel does them."""
         c, B, n, d = self.cfg, batch, seq_len, self.cfg.d_model
-        per_layer = 8 * B * n * d * d + 4 * B * n * n * d + 4 * B * n * d * c.ff
+        pairs = n * (n + 1) // 2 if c.causal and attention_kernel != "math" else n * n
+        per_layer = 8 * B * n * d * d + 4 * B * pairs * d + 4 * B * n * d * c.ff
         return c.layers * per_layer + 2 * B * n * d * c.vocab
 
     def bytes_moved(self, batch: int, seq_len: int, dtype_bytes: int,
