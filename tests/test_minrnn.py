@@ -32,6 +32,17 @@ def test_scan_equals_the_recurrence(n):
     torch.testing.assert_close(parallel_scan(a, b), recurrence(a, b), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("n", [2, 6, 13])
+def test_scan_gradients(n):
+    gen = torch.Generator().manual_seed(n)
+    a = torch.rand(2, n, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, n, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(parallel_scan, (a, b))
+    (ga, gb) = torch.autograd.grad(parallel_scan(a, b).sum(), (a, b))
+    (ra, rb) = torch.autograd.grad(recurrence(a, b).sum(), (a, b))
+    torch.testing.assert_close((ga, gb), (ra, rb))
+
+
 def test_scan_in_float32_stays_near_eps_at_long_n():
     gen = torch.Generator().manual_seed(0)
     a = torch.rand(2, 4096, 8, generator=gen, dtype=torch.float64)
