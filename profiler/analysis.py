@@ -22,6 +22,9 @@ from profiler.records import RESULT_FIELDS
 SERIES = ["model", "device", "batch_size", "phase", "dtype", "threads", "attention"]
 # Families whose time steps run one after another (a recurrence).
 RECURRENT = ("lstm", "gru")
+# Recurrent *and* parallel: a state like an RNN's, but gates that do not read h_{t-1}, so
+# training runs a parallel scan over time (minrnn.py).
+SCAN = ("mingru", "minlstm")
 # A fixed cost a is "dominant" where it is at least half of a + b·n + c·n².
 FIXED_DOMINANT_SHARE = 0.5
 
@@ -259,6 +262,45 @@ def decode_scaling(df: pd.DataFrame) -> pd.DataFrame:
             for col in ("k", "k_low", "k_high", "k_upper", "upper_n_min"):
                 row[f"{prefix}_{col}"] = r.get(col, math.nan)
         out.append(row)
+    return pd.DataFrame(out)
+
+
+def scan_comparison(df: pd.DataFrame, exps: pd.DataFrame) -> pd.DataFrame:
+    """The scan against the recurrence (and every other curve), each at its best thread
+    count, per (device, dtype, phase, batch) at the largest n where a scan family and a
+    sequential recurrent family both ran.
+
+    One row per curve there: the thread count with the lowest latency at that n, that
+    latency, ``vs_recurrent`` = the recurrent curve's best latency / this one's (> 1:
+    faster than the recurrence), and the curve's exponents at that thread count
+    (``exps``: the table of ``exponents``). Empty without a scan and a recurrent family."""
+    data = ok(df[df["phase"] != "decode"]).assign(curve=curve_names)
+    keys = ["device", "dtype", "phase", "batch_size"]
+    out = []
+    for key, sub in _groups(data, keys):
+        scan_ns = set(sub[sub["family"].isin(SCAN)]["seq_len"])
+        rec_ns = set(sub[sub["family"].isin(RECURRENT)]["seq_len"])
+        if not scan_ns & rec_ns:
+            continue
+        n = max(scan_ns & rec_ns)
+        at_n = sub[sub["seq_len"] == n]
+        best = at_n.loc[at_n.groupby("curve")["latency_s"].idxmin()]
+        rec = best[best["family"].isin(RECURRENT)].sort_values("latency_s").iloc[0]
+        for _, r in best.iterrows():
+            row = {**key, "seq_len": int(n), "model": r["model"], "attention": r["attention"],
+                   "curve": r["curve"], "family": r["family"], "threads": int(r["threads"]),
+                   "threads_tried": int(at_n[at_n["curve"] == r["curve"]]["threads"].nunique()),
+                   "latency_s": r["latency_s"], "recurrent_curve": rec["curve"],
+                   "recurrent_latency_s": rec["latency_s"],
+                   "vs_recurrent": rec["latency_s"] / r["latency_s"]}
+            match = exps
+            for k in SERIES:  # the curve at the chosen thread count
+                match = match[match[k] == r[k]] if not match.empty else match
+            e = match.iloc[0] if not match.empty else {}
+            for col in ("k", "k_low", "k_high", "k_upper", "k_upper_low", "k_upper_high",
+                        "upper_n_min", "n_min", "n_max"):
+                row[col] = e.get(col, math.nan)
+            out.append(row)
     return pd.DataFrame(out)
 
 

@@ -33,8 +33,9 @@ from profiler.report.document import (
 from profiler.report.findings import _curves, where
 
 # The category that tells each family's story: attention grows with n in a Transformer,
-# the recurrence is the LSTM's (and GRU's) whole cost.
-STORY_CATEGORY = {"transformer": "attention", "lstm": "recurrent", "gru": "recurrent"}
+# the recurrence is the LSTM's (and GRU's) whole cost, the scan minGRU's / minLSTM's.
+STORY_CATEGORY = {"transformer": "attention", "lstm": "recurrent", "gru": "recurrent",
+                  "mingru": "recurrent", "minlstm": "recurrent"}
 # Figures drawn by figures.draw_figures that these sections show (not the Figures section).
 FIGURES = ("time_by_category", "flops_efficiency", "attention_backends", roofline.FIGURE)
 
