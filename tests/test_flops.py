@@ -144,3 +144,26 @@ def test_builtin_records_say_analytic():
     assert row["attention_kernel"] == "sdpa-flash-cpu"
     assert row["flops"] == model.flops(1, 32, "flash") < model.flops(1, 32, "math")
     assert {"flops_source", "flops_note"} <= set(RESULT_FIELDS)
+
+
+def test_report_says_where_each_models_flops_came_from():
+    from profiler.analysis import records_frame
+    from profiler.records import result_row
+    from profiler.report.profiling import flops_source_lines
+
+    def row(model, n, **kw):
+        return result_row(Point(model, n, 1, "cpu", "float32", 1, "inference"), status="ok",
+                          latency_s=1e-3, **kw)
+
+    rows = [row("lstm", 8, flops=10, flops_source="analytic"),
+            row("mine", 8, flops=20, flops_source="counted"),
+            row("odd", 8, flops_source="none", flops_note="FlopCounterMode failed: X"),
+            row("odd", 16, flops=5, flops_source="counted")]
+    assert flops_source_lines(records_frame(rows)) == [
+        "FLOPs of lstm: analytic (the model's formula).",
+        "FLOPs of mine: counted (FlopCounterMode over one untimed call).",
+        "FLOPs of odd: counted (FlopCounterMode over one untimed call), not available "
+        "(FlopCounterMode failed: X).",
+    ]
+    old = [{k: v for k, v in r.items() if not k.startswith("flops_")} for r in rows]
+    assert flops_source_lines(records_frame(old)) == []  # a run from before flops_source
