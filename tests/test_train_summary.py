@@ -99,3 +99,9 @@ def test_batch_bug_claim_against_the_baseline(bug_mses, verdict):
 def test_no_batch_bug_claim_without_the_family():
     table = results_table([_rec("lstm", 0, 0.010, 0.1), _rec("transformer", 0, 0.010, 0.2)])
     assert not any("batch_first" in r["claim"] for r in claims(table, [], []))
+
+
+def test_batch_bug_claim_needs_a_fixed_model_that_beats_the_baseline():
+    table = results_table([_rec("transformer", 0, 0.025, 0.2), _rec(BATCH_BUG, 0, 0.03, 0.2)])
+    (row,) = claims(table, [], [])
+    assert row["verdict"].startswith("inconclusive: the fixed Transformer does not beat")

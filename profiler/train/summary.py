@@ -148,7 +148,10 @@ def _claim_batch_bug(tf: dict, bug: dict) -> dict:
     base = tf["baseline_mse"]
     spread = (tf["test_mse_std"] or 0) + (bug["test_mse_std"] or 0)
     worse = bug["test_mse"] - tf["test_mse"]
-    if bug["test_mse"] >= base:
+    if tf["test_mse"] >= base:
+        verdict = ("inconclusive: the fixed Transformer does not beat the naive baseline "
+                   "either (more epochs?)")
+    elif bug["test_mse"] >= base:
         verdict = "supported: with the flaw the Transformer does not beat the naive baseline"
     elif spread == 0:
         verdict = "inconclusive: one seed, no spread to compare against"
