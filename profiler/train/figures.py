@@ -69,7 +69,7 @@ def _loss_panel(ax, run: TrainRun) -> None:
 
 def _time_panel(ax, run: TrainRun) -> None:
     table = results_table(run.train)
-    names = [LABELS[r["family"]] for r in table]
+    names = [LABELS[r["family"]].replace(", ", ",\n") for r in table]  # room under a bar
     compute = [r["train_s"] for r in table]
     errors = [r["train_s_std"] or 0 for r in table]
     data = [r["data_s"] for r in table]
