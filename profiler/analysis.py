@@ -267,13 +267,15 @@ def decode_scaling(df: pd.DataFrame) -> pd.DataFrame:
 
 def scan_comparison(df: pd.DataFrame, exps: pd.DataFrame) -> pd.DataFrame:
     """The scan against the recurrence (and every other curve), each at its best thread
-    count, per (device, dtype, phase, batch) at the largest n where a scan family and a
-    sequential recurrent family both ran.
+    count, per (device, dtype, phase, batch) at n* = the largest n where a scan family and
+    a sequential recurrent family both ran.
 
-    One row per curve there: the thread count with the lowest latency at that n, that
-    latency, ``vs_recurrent`` = the recurrent curve's best latency / this one's (> 1:
-    faster than the recurrence), and the curve's exponents at that thread count
-    (``exps``: the table of ``exponents``). Empty without a scan and a recurrent family."""
+    One row per curve: the thread count with the lowest latency at n* (a curve that
+    stopped before n*, e.g. a Transformer over its time budget, at its own largest n,
+    ``seq_len``), that latency, ``vs_recurrent`` = the recurrent curve's best latency at n*
+    / this one's (> 1: faster than the recurrence; NaN away from n*), and the curve's
+    exponents at that thread count (``exps``: the table of ``exponents``). Empty without
+    a scan and a recurrent family."""
     data = ok(df[df["phase"] != "decode"]).assign(curve=curve_names)
     keys = ["device", "dtype", "phase", "batch_size"]
     out = []
@@ -282,17 +284,21 @@ def scan_comparison(df: pd.DataFrame, exps: pd.DataFrame) -> pd.DataFrame:
         rec_ns = set(sub[sub["family"].isin(RECURRENT)]["seq_len"])
         if not scan_ns & rec_ns:
             continue
-        n = max(scan_ns & rec_ns)
-        at_n = sub[sub["seq_len"] == n]
-        best = at_n.loc[at_n.groupby("curve")["latency_s"].idxmin()]
-        rec = best[best["family"].isin(RECURRENT)].sort_values("latency_s").iloc[0]
-        for _, r in best.iterrows():
-            row = {**key, "seq_len": int(n), "model": r["model"], "attention": r["attention"],
-                   "curve": r["curve"], "family": r["family"], "threads": int(r["threads"]),
-                   "threads_tried": int(at_n[at_n["curve"] == r["curve"]]["threads"].nunique()),
+        n_star = max(scan_ns & rec_ns)
+        best = []
+        for _, g in sub.groupby("curve"):
+            at = g[g["seq_len"] == min(n_star, g["seq_len"].max())]
+            best.append((at.loc[at["latency_s"].idxmin()], at["threads"].nunique()))
+        rec = min((r for r, _ in best if r["family"] in RECURRENT and r["seq_len"] == n_star),
+                  key=lambda r: r["latency_s"])
+        for r, tried in best:
+            row = {**key, "seq_len": int(r["seq_len"]), "n_star": int(n_star),
+                   "model": r["model"], "attention": r["attention"], "curve": r["curve"],
+                   "family": r["family"], "threads": int(r["threads"]), "threads_tried": tried,
                    "latency_s": r["latency_s"], "recurrent_curve": rec["curve"],
                    "recurrent_latency_s": rec["latency_s"],
-                   "vs_recurrent": rec["latency_s"] / r["latency_s"]}
+                   "vs_recurrent": rec["latency_s"] / r["latency_s"]
+                   if r["seq_len"] == n_star else math.nan}
             match = exps
             for k in SERIES:  # the curve at the chosen thread count
                 match = match[match[k] == r[k]] if not match.empty else match

@@ -16,7 +16,7 @@ from profiler import analysis as A
 from profiler.records import Point, result_row
 from profiler.report import render_report
 from profiler.report.build import analyse
-from profiler.report.scan import scan_section
+from profiler.report.scan import scan_section, scan_sentences
 
 DATA = Path(__file__).parent / "data"
 
@@ -135,10 +135,19 @@ def test_scan_comparison_takes_each_family_at_its_best_threads():
     df = A.records_frame(rows)
     scan = A.scan_comparison(df, A.exponents(df))
     got = scan.set_index("model")
-    assert set(got.index) == {"lstm", "mingru"} and set(scan["seq_len"]) == {4096}
+    assert set(got.index) == {"lstm", "mingru", "transformer"} and set(scan["n_star"]) == {4096}
     assert got.loc["lstm", "threads"] == 1 and got.loc["mingru", "threads"] == 2
     assert got.loc["mingru", "vs_recurrent"] == pytest.approx(0.40 / 0.20)
     assert got.loc["mingru", "k"] == pytest.approx(1.0)  # the 2-thread curve: 0.05·n/1024
+    # a curve that stopped before n* is shown at its own largest n, with no ratio
+    assert got.loc["transformer", "seq_len"] == 2048
+    assert np.isnan(got.loc["transformer", "vs_recurrent"])
+    (line,) = scan_sentences(scan)
+    assert line.startswith("train_step on cpu (float32), batch 8, n = 4096, each family at its "
+                           "best thread count: lstm 400 ms (1 thread), mingru 200 ms (2 threads, "
+                           "2.00× faster than lstm), transformer 500 ms (2 threads, at n = 2048: "
+                           "not run at n = 4096). Latency exponents")
+    assert line.endswith("mingru n^1.00 for n ≥ 1024; transformer no fit (fewer than 2 n).")
     # no scan family: nothing to compare
     no_scan = A.records_frame([r for r in rows if r["model"] != "mingru"])
     assert A.scan_comparison(no_scan, A.exponents(no_scan)).empty

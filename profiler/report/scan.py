@@ -35,7 +35,10 @@ def _threads(n) -> str:
 
 
 def _versus(r) -> str:
-    """'2.10× faster than lstm' / '0.48×, slower than lstm' / '' for the recurrence itself."""
+    """'2.10× faster than lstm' / '2.08× slower than lstm' / '' for the recurrence itself;
+    'not run at n = 4096' for a curve that stopped before the shared n."""
+    if r["seq_len"] != r["n_star"]:
+        return f"at n = {r['seq_len']}: not run at n = {r['n_star']}"
     if r["curve"] == r["recurrent_curve"]:
         return ""
     ratio = r["vs_recurrent"]
@@ -55,6 +58,8 @@ def _exponent(r) -> str:
     """The upper-range exponent where there is one, else the whole-range one."""
     if not missing(r["k_upper"]):
         return f"n^{fmt_exp(r['k_upper'])} for n ≥ {fmt_n(r['upper_n_min'])}"
+    if missing(r["k"]):
+        return "no fit (fewer than 2 n)"
     return f"n^{fmt_exp(r['k'])}"
 
 
@@ -68,7 +73,7 @@ def scan_sentences(scan: pd.DataFrame, phase: str | None = None) -> list[str]:
     for (device, dtype, ph, batch), g in data.groupby(["device", "dtype", "phase",
                                                         "batch_size"], sort=True):
         g = _curves(g)
-        n = int(g["seq_len"].iloc[0])
+        n = int(g["n_star"].iloc[0])
         parts = [_latency_part(r) for _, r in g.iterrows()]
         exps = "; ".join(f"{r['curve']} {_exponent(r)}" for _, r in g.iterrows())
         out.append(f"{ph} on {device} ({dtype}), batch {batch}, n = {n}, each family at "
@@ -111,7 +116,8 @@ def scan_section(t: dict) -> Section:
              f"{int(r['threads'])} (of {int(r['threads_tried'])} tried)",
              fmt_time(r["latency_s"]),
              "1.00× (reference)" if r["curve"] == r["recurrent_curve"]
-             else fmt_x(r["vs_recurrent"]),
+             else fmt_x(r["vs_recurrent"]) if r["seq_len"] == r["n_star"]
+             else f"– (not run at n = {r['n_star']})",
              fmt_exp(r["k"], r["k_low"], r["k_high"]),
              fmt_exp(r["k_upper"], r["k_upper_low"], r["k_upper_high"])]
             for _, r in _curves(scan).sort_values(["device", "phase", "batch_size"],
@@ -119,8 +125,9 @@ def scan_section(t: dict) -> Section:
     blocks.append(Table(["device", "phase", "batch", "n", "model", "family", "best threads",
                          "latency", "speed vs the recurrence (×, > 1 faster)",
                          "k, all n (95%)", "k, upper n (95%)"], rows,
-                        "At the largest n the scan and the recurrence both ran; exponents of "
-                        "latency ∝ n^k at each curve's best thread count."))
+                        "At the largest n the scan and the recurrence both ran (a curve that "
+                        "stopped earlier: at its own largest n); exponents of latency ∝ n^k at "
+                        "each curve's best thread count."))
     return Section(title, blocks)
 
 
@@ -137,7 +144,8 @@ def comparison_rows(t: dict, ref: dict) -> list[tuple[str, pd.DataFrame, object]
     scan = scan[scan["batch_size"] == batch]
     if scan.empty:
         return []
-    n, rec = int(scan["seq_len"].iloc[0]), scan["recurrent_curve"].iloc[0]
+    n, rec = int(scan["n_star"].iloc[0]), scan["recurrent_curve"].iloc[0]
     return [(f"{phase} at n={n}, batch {batch}, best thread count: latency, speed vs {rec}",
              scan, lambda r: f"{fmt_time(r['latency_s'])} ({_threads(r['threads'])}), "
-                             f"{fmt_x(r['vs_recurrent'])}")]
+                             f"{fmt_x(r['vs_recurrent'])}" if r["seq_len"] == n else
+                             f"not run at n={n} (largest: {r['seq_len']})")]
