@@ -1,10 +1,12 @@
-"""The models a sweep builds: LSTM, GRU and Transformer language models of the
-same outer shape (token ids in, logits out), plus a user's own via a factory.
+"""The models a sweep builds: LSTM, GRU, Transformer and minGRU/minLSTM (minrnn.py)
+language models of the same outer shape (token ids in, logits out), plus a user's own
+via a factory.
 
 Every model takes token ids ``(B, n)`` and returns logits ``(B, n, vocab)``.
 Built-in models carry ``family`` and ``flops(batch, seq_len)``: the analytic
 forward FLOPs (multiply-add = 2 FLOPs), because counters see 0 for the fast
-kernels a sweep hits (oneDNN LSTM, CPU flash attention; see MEASUREMENT.md).
+kernels a sweep hits (oneDNN LSTM, CPU flash attention); a model without the method
+is counted instead (flops.py).
 ``bytes_moved(batch, seq_len, dtype_bytes, attention_kernel)`` is a lower bound of
 the memory traffic of one forward (weights read once, every op reads its inputs and
 writes its output once), so FLOPs / bytes is an upper bound of the arithmetic
