@@ -237,6 +237,15 @@ def sequential_floor(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _fit_of(exps: pd.DataFrame, key: dict):
+    """The row of an ``exponents`` table for one curve (``key``: its SERIES values), or {}
+    when the curve has no fit (fewer than 2 points)."""
+    match = exps
+    for k, v in key.items():
+        match = match[match[k] == v] if not match.empty else match
+    return match.iloc[0] if not match.empty else {}
+
+
 def decode_scaling(df: pd.DataFrame) -> pd.DataFrame:
     """Per decode curve: seconds per generated token and state bytes carried between
     tokens vs the context length n, at the smallest and largest n, with exponents.
@@ -255,10 +264,7 @@ def decode_scaling(df: pd.DataFrame) -> pd.DataFrame:
                "latency_max_n_s": b["latency_s"], "state_min_n_bytes": a["state_bytes"],
                "state_max_n_bytes": b["state_bytes"], "tokens_per_s_max_n": b["tokens_per_s"]}
         for prefix, exps in (("latency", lat), ("state", state)):
-            match = exps
-            for k, v in key.items():
-                match = match[match[k] == v] if not match.empty else match
-            r = match.iloc[0] if not match.empty else {}
+            r = _fit_of(exps, key)
             for col in ("k", "k_low", "k_high", "k_upper", "upper_n_min"):
                 row[f"{prefix}_{col}"] = r.get(col, math.nan)
         out.append(row)
@@ -299,10 +305,7 @@ def scan_comparison(df: pd.DataFrame, exps: pd.DataFrame) -> pd.DataFrame:
                    "recurrent_latency_s": rec["latency_s"],
                    "vs_recurrent": rec["latency_s"] / r["latency_s"]
                    if r["seq_len"] == n_star else math.nan}
-            match = exps
-            for k in SERIES:  # the curve at the chosen thread count
-                match = match[match[k] == r[k]] if not match.empty else match
-            e = match.iloc[0] if not match.empty else {}
+            e = _fit_of(exps, {k: r[k] for k in SERIES})  # the curve at those threads
             for col in ("k", "k_low", "k_high", "k_upper", "k_upper_low", "k_upper_high",
                         "upper_n_min", "n_min", "n_max"):
                 row[col] = e.get(col, math.nan)

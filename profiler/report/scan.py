@@ -24,14 +24,10 @@ from profiler.report.document import (
     fmt_x,
     missing,
 )
-from profiler.report.findings import _curves, where
+from profiler.report.findings import _curves, _threads, where
 
 # The phase the headline quotes: the training step is where the scan is meant to win.
 HEADLINE_PHASE = "train_step"
-
-
-def _threads(n) -> str:
-    return f"{int(n)} thread" + ("" if int(n) == 1 else "s")
 
 
 def _versus(r) -> str:
