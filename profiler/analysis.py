@@ -22,6 +22,9 @@ from profiler.records import RESULT_FIELDS
 SERIES = ["model", "device", "batch_size", "phase", "dtype", "threads", "attention"]
 # Families whose time steps run one after another (a recurrence).
 RECURRENT = ("lstm", "gru")
+# Recurrent *and* parallel: a state like an RNN's, but gates that do not read h_{t-1}, so
+# training runs a parallel scan over time (minrnn.py).
+SCAN = ("mingru", "minlstm")
 # A fixed cost a is "dominant" where it is at least half of a + b·n + c·n².
 FIXED_DOMINANT_SHARE = 0.5
 
@@ -270,6 +273,15 @@ def sequential_floor(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _fit_of(exps: pd.DataFrame, key: dict):
+    """The row of an ``exponents`` table for one curve (``key``: its SERIES values), or {}
+    when the curve has no fit (fewer than 2 points)."""
+    match = exps
+    for k, v in key.items():
+        match = match[match[k] == v] if not match.empty else match
+    return match.iloc[0] if not match.empty else {}
+
+
 def decode_scaling(df: pd.DataFrame) -> pd.DataFrame:
     """Per decode curve: seconds per generated token and state bytes carried between
     tokens vs the context length n, at the smallest and largest n, with exponents.
@@ -288,13 +300,52 @@ def decode_scaling(df: pd.DataFrame) -> pd.DataFrame:
                "latency_max_n_s": b["latency_s"], "state_min_n_bytes": a["state_bytes"],
                "state_max_n_bytes": b["state_bytes"], "tokens_per_s_max_n": b["tokens_per_s"]}
         for prefix, exps in (("latency", lat), ("state", state)):
-            match = exps
-            for k, v in key.items():
-                match = match[match[k] == v] if not match.empty else match
-            r = match.iloc[0] if not match.empty else {}
+            r = _fit_of(exps, key)
             for col in ("k", "k_low", "k_high", "k_upper", "upper_n_min"):
                 row[f"{prefix}_{col}"] = r.get(col, math.nan)
         out.append(row)
+    return pd.DataFrame(out)
+
+
+def scan_comparison(df: pd.DataFrame, exps: pd.DataFrame) -> pd.DataFrame:
+    """The scan against the recurrence (and every other curve), each at its best thread
+    count, per (device, dtype, phase, batch) at n* = the largest n where a scan family and
+    a sequential recurrent family both ran.
+
+    One row per curve: the thread count with the lowest latency at n* (a curve that
+    stopped before n*, e.g. a Transformer over its time budget, at its own largest n,
+    ``seq_len``), that latency, ``vs_recurrent`` = the recurrent curve's best latency at n*
+    / this one's (> 1: faster than the recurrence; NaN away from n*), and the curve's
+    exponents at that thread count (``exps``: the table of ``exponents``). Empty without
+    a scan and a recurrent family."""
+    data = ok(df[df["phase"] != "decode"]).assign(curve=curve_names)
+    keys = ["device", "dtype", "phase", "batch_size"]
+    out = []
+    for key, sub in _groups(data, keys):
+        scan_ns = set(sub[sub["family"].isin(SCAN)]["seq_len"])
+        rec_ns = set(sub[sub["family"].isin(RECURRENT)]["seq_len"])
+        if not scan_ns & rec_ns:
+            continue
+        n_star = max(scan_ns & rec_ns)
+        best = []
+        for _, g in sub.groupby("curve"):
+            at = g[g["seq_len"] == min(n_star, g["seq_len"].max())]
+            best.append((at.loc[at["latency_s"].idxmin()], at["threads"].nunique()))
+        rec = min((r for r, _ in best if r["family"] in RECURRENT and r["seq_len"] == n_star),
+                  key=lambda r: r["latency_s"])
+        for r, tried in best:
+            row = {**key, "seq_len": int(r["seq_len"]), "n_star": int(n_star),
+                   "model": r["model"], "attention": r["attention"], "curve": r["curve"],
+                   "family": r["family"], "threads": int(r["threads"]), "threads_tried": tried,
+                   "latency_s": r["latency_s"], "recurrent_curve": rec["curve"],
+                   "recurrent_latency_s": rec["latency_s"],
+                   "vs_recurrent": rec["latency_s"] / r["latency_s"]
+                   if r["seq_len"] == n_star else math.nan}
+            e = _fit_of(exps, {k: r[k] for k in SERIES})  # the curve at those threads
+            for col in ("k", "k_low", "k_high", "k_upper", "k_upper_low", "k_upper_high",
+                        "upper_n_min", "n_min", "n_max"):
+                row[col] = e.get(col, math.nan)
+            out.append(row)
     return pd.DataFrame(out)
 
 

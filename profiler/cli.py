@@ -119,6 +119,14 @@ def _add_train(sub) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="CPU intra-op threads (1: these models are too small to gain from more, "
                         "and extra threads stall whenever another process holds a core)")
+    p.add_argument("--as-published", action="store_true",
+                   help="the classic script's Transformer: feed-forward 2048 and dropout 0.1 "
+                        "(nn.TransformerEncoderLayer's defaults) instead of 256 and 0, "
+                        "with batch_first fixed")
+    p.add_argument("--with-batch-bug", action="store_true",
+                   help="also train the Transformer without batch_first=True, the script's "
+                        "flaw (it attends across the batch instead of over time), to measure "
+                        "what it costs against the naive baseline")
     p.set_defaults(func=_run_train)
 
 

@@ -9,9 +9,10 @@ from profiler.spec import SweepSpec
 
 
 def is_recurrent(spec: SweepSpec, model: str) -> bool:
-    """A built-in LSTM/GRU (or a variant of one), known without building it."""
+    """A built-in LSTM/GRU/minGRU/minLSTM (or a variant of one), known without building it."""
     section = spec.models.get(model, {})
-    return "factory" not in section and section.get("base", model) in ("lstm", "gru")
+    return "factory" not in section and section.get("base", model) in ("lstm", "gru", "mingru",
+                                                                        "minlstm")
 
 
 def expand(spec: SweepSpec) -> list[Point]:

@@ -15,10 +15,11 @@ from datetime import datetime, timezone
 import torch
 
 from profiler import contention, kernels, memory, nvml, timing
+from profiler.flops import count_point
 from profiler.models import build_model, count_params
 from profiler.records import Point, result_row
 from profiler.stats import summarize
-from profiler.steps import ATTENTION_BACKENDS, PHASE_FLOP_FACTOR, make_step, phase_bytes
+from profiler.steps import ATTENTION_BACKENDS, make_step, phase_bytes
 from profiler.timing import TimingConfig
 
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -117,19 +118,14 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
         nvml_bytes = None
         if point.device.startswith("cuda"):
             nvml_bytes = nvml.process_used_bytes(torch.device(point.device).index or 0)
-        flops = None
-        if point.phase == "decode":
-            if hasattr(model, "decode_flops"):
-                flops = int(model.decode_flops(point.batch_size, point.seq_len))
-        elif hasattr(model, "flops"):
-            flops = int(model.flops(point.batch_size, point.seq_len)
-                        * PHASE_FLOP_FACTOR[point.phase])
         tokens = step.tokens_per_call or point.tokens
         ran = kernels.detect_kernels(mem.op_names)
         # the n×n scores count only where the math kernel really ran (CUDA may fall back)
+        attn = "math" if ran["attention_kernel"] == "sdpa-math" else "flash"
+        # analytic, or counted over one untimed call (flops.py)
+        flops, flops_source, flops_note = count_point(model, point, step, attn)
         nbytes = phase_bytes(model, point.phase, point.batch_size, point.seq_len,
-                             TORCH_DTYPES[point.dtype].itemsize,
-                             "math" if ran["attention_kernel"] == "sdpa-math" else "flash")
+                             TORCH_DTYPES[point.dtype].itemsize, attn)
         return result_row(
             point, status="ok", **fields,
             latency_s=st.median, latency_iqr_s=st.iqr, latency_mean_s=st.mean,
@@ -138,6 +134,7 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
             samples=st.n, warmup_calls=samples.warmup_calls,
             tokens_per_s=tokens / st.median, state_bytes=step.state_bytes,
             flops=flops, flops_per_s=flops / st.median if flops else None,
+            flops_source=flops_source, flops_note=flops_note,
             bytes_moved=nbytes, arithmetic_intensity=flops / nbytes if flops and nbytes else None,
             peak_memory_bytes=mem.peak_bytes, peak_memory_reserved_bytes=mem.reserved_bytes,
             memory_source=mem.source, nvml_used_bytes=nvml_bytes,

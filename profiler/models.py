@@ -1,10 +1,12 @@
-"""The models a sweep builds: LSTM, GRU and Transformer language models of the
-same outer shape (token ids in, logits out), plus a user's own via a factory.
+"""The models a sweep builds: LSTM, GRU, Transformer and minGRU/minLSTM (minrnn.py)
+language models of the same outer shape (token ids in, logits out), plus a user's own
+via a factory.
 
 Every model takes token ids ``(B, n)`` and returns logits ``(B, n, vocab)``.
 Built-in models carry ``family`` and ``flops(batch, seq_len)``: the analytic
 forward FLOPs (multiply-add = 2 FLOPs), because counters see 0 for the fast
-kernels a sweep hits (oneDNN LSTM, CPU flash attention; see docs/measurement.md).
+kernels a sweep hits (oneDNN LSTM, CPU flash attention); a model without the method
+is counted instead (flops.py).
 ``bytes_moved(batch, seq_len, dtype_bytes, attention_kernel)`` is a lower bound of
 the memory traffic of one forward (weights read once, every op reads its inputs and
 writes its output once), so FLOPs / bytes is an upper bound of the arithmetic
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from profiler.errors import UsageError
+from profiler.minrnn import MinRNNConfig, MinRNNLM
 
 TOKEN_ID_BYTES = 8  # token ids are int64
 
@@ -243,10 +246,14 @@ class TransformerLM(nn.Module):
         per_layer = 8 * B * d * d + 4 * B * (context + 1) * d + 4 * B * d * c.ff
         return c.layers * per_layer + 2 * B * d * c.vocab
 
-    def flops(self, batch: int, seq_len: int) -> int:
-        """Forward FLOPs: per layer QKV 6Bnd², out-proj 2Bnd², QKᵀ+AV 4Bn²d, FF 4Bnd·ff; head."""
+    def flops(self, batch: int, seq_len: int, attention_kernel: str | None = "flash") -> int:
+        """Forward FLOPs: per layer QKV 6Bnd², out-proj 2Bnd², QKᵀ+AV 4B·pairs·d, FF 4Bnd·ff;
+        head. pairs = n² query-key pairs; with ``causal`` a fused kernel (flash,
+        memory-efficient, cuDNN) visits only the unmasked n(n+1)/2, while the "math" kernel
+        multiplies all n² and masks afterwards: FLOPs as the kernel does them."""
         c, B, n, d = self.cfg, batch, seq_len, self.cfg.d_model
-        per_layer = 8 * B * n * d * d + 4 * B * n * n * d + 4 * B * n * d * c.ff
+        pairs = n * (n + 1) // 2 if c.causal and attention_kernel != "math" else n * n
+        per_layer = 8 * B * n * d * d + 4 * B * pairs * d + 4 * B * n * d * c.ff
         return c.layers * per_layer + 2 * B * n * d * c.vocab
 
     def bytes_moved(self, batch: int, seq_len: int, dtype_bytes: int,
@@ -288,6 +295,9 @@ BUILTIN = {
     "lstm": (RecurrentConfig, lambda cfg: RecurrentLM(cfg, "lstm")),
     "gru": (RecurrentConfig, lambda cfg: RecurrentLM(cfg, "gru")),
     "transformer": (TransformerConfig, TransformerLM),
+    # recurrent and parallel: a scan over time in training, an O(1) state in decoding
+    "mingru": (MinRNNConfig, lambda cfg: MinRNNLM(cfg, "mingru")),
+    "minlstm": (MinRNNConfig, lambda cfg: MinRNNLM(cfg, "minlstm")),
 }
 
 

@@ -40,6 +40,7 @@ STEMS = (
     ("efficientattention", "attention"), ("cudnnattention", "attention"),
     ("multiheadattention", "attention"), ("softmax", "attention"), ("bmm", "attention"),
     ("rnn", "recurrent"), ("lstm", "recurrent"), ("gru", "recurrent"),
+    ("parallelscan", "recurrent"),  # minrnn.SCAN_REGION: the minGRU/minLSTM recurrence
     ("layernorm", "normalization"), ("batchnorm", "normalization"),
     ("rmsnorm", "normalization"), ("groupnorm", "normalization"),
     ("addmm", "projection_ff"), ("linear", "projection_ff"), ("matmul", "projection_ff"),

@@ -88,6 +88,9 @@ RESULT_FIELDS = (
     "attempt", "remeasure_reason",
     # throughput and work
     "tokens_per_s", "flops", "flops_per_s",
+    # where flops came from: "analytic" (the model's formula), "counted" (FlopCounterMode
+    # over one untimed call), "none" (flops_note says why); see flops.py
+    "flops_source", "flops_note",
     # analytic lower bound of the bytes one call reads and writes (models.py bytes_moved,
     # steps.py phase_bytes), and flops / bytes_moved in FLOP/byte: the roofline's x
     "bytes_moved", "arithmetic_intensity",

@@ -37,7 +37,7 @@ def write(tmp_path, text, name="s.toml"):
     ("[grid]\nmodel = ['lstm']\nseq_len = [8]\nbatch_size = [0]\n", "[grid].batch_size"),
     ("[grid]\nmodel = ['lstm']\nseq_len = [8.5]\n", "got 8.5"),
     ("[grid]\nmodel = ['rnn9']\nseq_len = [8]\n", "unknown model 'rnn9'; known: gru, lstm, "
-                                                  "transformer"),
+                                                  "mingru, minlstm, transformer"),
     ("[grid]\nmodel = ['lstm']\nseq_len = [8]\ndtype = ['float8']\n", "one of float32"),
     ("[grid]\nmodel = ['lstm']\nseq_len = [8]\nphase = ['fwd']\n", "one of inference"),
     ("[grid]\nmodel = ['lstm']\n", "[grid].seq_len: missing"),

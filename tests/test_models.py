@@ -30,7 +30,7 @@ def test_transformer_flops_equal_counter_on_math_sdpa(causal):
     with sdpa_kernel(SDPBackend.MATH), torch.no_grad():
         counted = counted_flops(model, tokens)
     # causal: the math kernel computes the full n x n product and masks it, same FLOPs
-    assert counted == model.flops(2, 33)
+    assert counted == model.flops(2, 33, attention_kernel="math")
 
 
 def test_flops_attention_term_is_quadratic():

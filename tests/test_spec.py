@@ -11,10 +11,21 @@ def test_presets_load_and_round_trip(in_repo):
         assert again.budget == spec.budget and again.timing == spec.timing
 
 
-def test_default_preset_reaches_2048(in_repo):
+def test_default_preset_reaches_4096_with_three_families(in_repo):
     spec = load_spec("default")
-    assert max(spec.grid["seq_len"]) >= 2048 and min(spec.grid["seq_len"]) < 100
-    assert set(spec.grid["model"]) == {"lstm", "transformer"}
+    assert max(spec.grid["seq_len"]) == 4096 and min(spec.grid["seq_len"]) < 100
+    assert set(spec.grid["model"]) == {"lstm", "transformer", "mingru"}
+    assert set(spec.grid["threads"]) == {1, 2}  # each family at its best thread count
+    for name in ("streaming", "gpu"):  # the third family joins these presets too
+        assert "mingru" in load_spec(name).grid["model"]
+
+
+def test_attention_axis_keeps_recurrent_models_at_default():
+    spec = parse_spec("[grid]\nmodel=['lstm','mingru','transformer']\nseq_len=[8]\n"
+                      "attention=['default','math']\n")
+    assert sorted((p.model, p.attention) for p in expand(spec)) == [
+        ("lstm", "default"), ("mingru", "default"), ("transformer", "default"),
+        ("transformer", "math")]
 
 
 def test_grid_is_product_small_to_large():

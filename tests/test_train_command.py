@@ -1,6 +1,7 @@
 """`python -m profiler train` end to end (tiny), and bad input."""
 
 import json
+import re
 
 import pytest
 
@@ -41,6 +42,29 @@ def test_train_writes_records_figures_and_reports(tmp_path, tiny_probes, capsys)
     html = (out / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') == 2 and 'src="figures/' not in html
     assert "wrote" in capsys.readouterr().out
+
+
+def test_as_published_with_the_batch_bug(tmp_path, tiny_probes):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--epochs", "1", "--seeds", "1",
+                 "--as-published", "--with-batch-bug"]) == 0
+    rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert [(r["family"], r["variant"]) for r in rows] == [
+        ("lstm", "as-published"), ("transformer", "as-published"),
+        ("transformer_batch_bug", "as-published")]
+    env = json.loads((out / "env.json").read_text())
+    assert env["transformer_variant"] == "as-published"
+    assert env["transformer_hyper"] == {"ff": 2048, "dropout": 0.1}
+    # the flawed copy mixes samples: it is kept out of the per-sample probes
+    run = load_run(out)
+    assert {g["family"] for g in run.gradient} == {"lstm", "transformer"}
+    assert {r["family"] for r in run.recall} == {"lstm", "transformer"}
+    md = (out / "report.md").read_text()
+    assert "feed-forward 2048, dropout 0.1" in md and "--as-published" in md
+    assert "## The classic script's batch_first flaw, measured" in md
+    assert re.search(r"\| Transformer, batch_first missing \| [\d.]+ \| [\d.]+x \| [01]/1 \|",
+                     md)
+    assert "| Without batch_first=True (the classic script) the encoder attends" in md
 
 
 def test_report_is_rebuilt_from_the_directory_alone(tmp_path, tiny_probes):

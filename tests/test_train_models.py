@@ -8,7 +8,13 @@ test catches it."""
 import pytest
 import torch
 
-from profiler.train.models import LSTMModel, TransformerModel, build_model, parameter_count
+from profiler.train.models import (
+    BATCH_BUG,
+    LSTMModel,
+    TransformerModel,
+    build_model,
+    parameter_count,
+)
 
 
 def _changes_other_samples(model, i=5, j=0) -> bool:
@@ -76,3 +82,35 @@ def test_multi_output_models_and_max_len():
         tf(torch.randn(2, 10, 8))
     with pytest.raises(ValueError, match="unknown family"):
         build_model("gru")
+
+
+def test_as_published_variant_has_the_scripts_hyper_parameters_and_batch_first():
+    torch.manual_seed(0)
+    default, published = build_model("transformer"), build_model("transformer",
+                                                                  variant="as-published")
+    for model, ff, dropout in ((default, 256, 0.0), (published, 2048, 0.1)):
+        for layer in model.encoder.layers:
+            assert layer.linear1.out_features == ff and layer.dropout.p == dropout
+            assert layer.self_attn.batch_first
+    # two layers of two (64 x ff) linear maps with biases: the extra width, by hand
+    extra = 2 * (2 * 64 * (2048 - 256) + (2048 - 256))
+    assert parameter_count(published) - parameter_count(default) == extra
+    for i, j in [(5, 0), (0, 7)]:  # batch_first fixed: no mixing across the batch
+        assert not _changes_other_samples(published, i, j)
+
+
+@pytest.mark.parametrize("variant", ["default", "as-published"])
+def test_batch_bug_family_keeps_the_flaw(variant):
+    torch.manual_seed(0)
+    model = build_model(BATCH_BUG, variant=variant)
+    assert not any(layer.self_attn.batch_first for layer in model.encoder.layers)
+    assert _changes_other_samples(model)  # it attends across the batch
+    # the same weights with batch_first set would not mix samples: the flag is the flaw
+    for layer in model.encoder.layers:
+        layer.self_attn.batch_first = True
+    assert not _changes_other_samples(model)
+
+
+def test_unknown_variant():
+    with pytest.raises(ValueError, match="unknown variant"):
+        build_model("transformer", variant="published")

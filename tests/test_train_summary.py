@@ -2,6 +2,7 @@
 
 import pytest
 
+from profiler.train.models import BATCH_BUG
 from profiler.train.summary import claims, far_near_ratio, mean_std, recall_by_k, results_table
 
 
@@ -72,3 +73,35 @@ def test_no_vanishing_verdict_when_the_lstm_gradient_survives():
     ]
     (row,) = claims([], gradient, [])
     assert row["verdict"].startswith("not shown")
+
+
+@pytest.mark.parametrize("bug_mses, verdict", [
+    ((0.025, 0.030), "supported: with the flaw the Transformer does not beat the naive"),
+    ((0.016, 0.017), "partly: it costs accuracy beyond the seed spread"),
+    ((0.0105, 0.0110), "not shown: with the flaw the Transformer is within the seed spread"),
+])
+def test_batch_bug_claim_against_the_baseline(bug_mses, verdict):
+    # baseline 0.02 (_rec); the fixed Transformer 0.010 and 0.012
+    train = [_rec("lstm", 0, 0.010, 0.1), _rec("transformer", 0, 0.010, 0.2),
+             _rec("transformer", 1, 0.012, 0.2)]
+    train += [_rec(BATCH_BUG, seed, mse, 0.2) for seed, mse in enumerate(bug_mses)]
+    table = results_table(train)
+    assert [r["family"] for r in table] == ["lstm", "transformer", BATCH_BUG]
+    row = next(r for r in claims(table, [], []) if "batch_first" in r["claim"])
+    assert row["verdict"].startswith(verdict)
+    ratio = sum(bug_mses) / 2 / 0.02
+    assert f"the flawed model's MSE is {ratio:.2f}x the naive baseline's (fixed: 0.55x)" \
+        in row["measured"]
+    below = sum(m < 0.02 for m in bug_mses)
+    assert f"seeds below the baseline: {below}/2 with the flaw, 2/2 fixed" in row["measured"]
+
+
+def test_no_batch_bug_claim_without_the_family():
+    table = results_table([_rec("lstm", 0, 0.010, 0.1), _rec("transformer", 0, 0.010, 0.2)])
+    assert not any("batch_first" in r["claim"] for r in claims(table, [], []))
+
+
+def test_batch_bug_claim_needs_a_fixed_model_that_beats_the_baseline():
+    table = results_table([_rec("transformer", 0, 0.025, 0.2), _rec(BATCH_BUG, 0, 0.03, 0.2)])
+    (row,) = claims(table, [], [])
+    assert row["verdict"].startswith("inconclusive: the fixed Transformer does not beat")

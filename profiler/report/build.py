@@ -15,7 +15,7 @@ from profiler import analysis as A
 from profiler import opanalysis as O
 from profiler.errors import UsageError
 from profiler.records import NOISY_REL_IQR
-from profiler.report import findings, profiling, streaming
+from profiler.report import findings, profiling, scan, streaming
 from profiler.report.document import (
     Bullets,
     Code,
@@ -59,6 +59,7 @@ def analyse(records: pd.DataFrame, grid: dict, peaks: list[dict] | None = None,
             traces: list[dict] | None = None) -> dict:
     """Every analysis table of the run, by name (peaks: peak.json, traces: traces/index.jsonl)."""
     decs = A.decompositions(records)
+    exps = A.exponents(records)
     seq_lens = grid.get("seq_len") if isinstance(grid.get("seq_len"), list) else None
     ref = findings.reference(records) if len(records) else None
     return {
@@ -74,7 +75,8 @@ def analyse(records: pd.DataFrame, grid: dict, peaks: list[dict] | None = None,
         "traces": traces or [],
         "decode": A.decode_scaling(records),
         "records": records,
-        "exponents": A.exponents(records),
+        "exponents": exps,
+        "scan": A.scan_comparison(records, exps),
         "memory_exponents": _with_curve(A.exponents(records, "peak_memory_bytes")),
         "decompositions": decs,
         "shares": A.quadratic_shares(records, decs),
@@ -103,19 +105,22 @@ def build_document(run_dir: Path, t: dict, env: dict, spec_text: str, figures) -
     counts = A.status_counts(records)
     sections = [
         Section("Summary", [Paragraph(status_line(counts, len(t["missing"])))]
-                + ([Bullets(findings.headline_sentences(t) + profiling.headline_sentences(t))]
+                + ([Bullets(findings.headline_sentences(t) + scan.headline_sentences(t)
+                            + profiling.headline_sentences(t))]
                    if counts.get("ok") else
                    [Paragraph("No point ran successfully, so there is nothing to fit.")])),
         Section("Environment and method", environment_blocks(env, records, spec_text)),
     ]
     ref = t["ref"]
-    table = (findings.comparison_table(t, ref, profiling.comparison_rows(t, ref)
+    table = (findings.comparison_table(t, ref, scan.comparison_rows(t, ref)
+                                       + profiling.comparison_rows(t, ref)
                                        + streaming.comparison_rows(t, ref)) if ref else None)
     if table is not None:
         sections.append(Section("LSTM vs Transformer, measured", [
             Paragraph("Each cell is a number from this run ('not measured' where the run "
                       "has none)."),
             table]))
+    sections.append(scan.scan_section(t))
     figs = {f.name: f for f in figures}
     sections.append(Section("Figures", [Image(f.path, f.title, f.caption) for f in figures
                                         if f.name not in (*profiling.FIGURES, streaming.FIGURE)]

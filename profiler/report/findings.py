@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from profiler.analysis import RECURRENT, curve_names
+from profiler.analysis import RECURRENT, SCAN, curve_names
 from profiler.records import PHASES
 from profiler.report.document import (
     Table,
@@ -47,10 +47,11 @@ def where(df: pd.DataFrame, **eq) -> pd.DataFrame:
 
 
 def _curves(df: pd.DataFrame) -> pd.DataFrame:
-    """Add ``curve`` (model [+ attention]) and sort recurrent families first."""
+    """Add ``curve`` (model [+ attention]) and sort: sequential recurrent families first,
+    then the scan families, then the rest (attention, a user's)."""
     out = df.copy()
     out["curve"] = curve_names(out)
-    out["_rank"] = [0 if f in RECURRENT else 1 for f in out["family"]]
+    out["_rank"] = [0 if f in RECURRENT else 1 if f in SCAN else 2 for f in out["family"]]
     return out.sort_values(["_rank", "curve"])
 
 
@@ -92,13 +93,15 @@ def exponent_sentences(t: dict) -> list[str]:
 
 
 def crossover_text(c) -> str:
-    """'transformer becomes slower than lstm at n ≈ 423' or 'no crossover in n = 32–2048 ...'."""
+    """'transformer becomes slower than lstm at n ≈ 423' or 'no crossover of lstm and
+    mingru in n = 32–2048 (...)'."""
     if c["crossings"]:
         slower = c["slower_after"]
         other = c["curve_b"] if slower == c["curve_a"] else c["curve_a"]
         return f"{slower} becomes slower than {other} at n ≈ {fmt_n(c['n_cross'])}"
-    return (f"no crossover in n = {c['n_min']}–{c['n_max']} "
-            f"({c['faster_throughout']} is faster throughout)")
+    # with three families a sentence holds several pairs: name the pair
+    return (f"no crossover of {c['curve_a']} and {c['curve_b']} in n = {c['n_min']}–"
+            f"{c['n_max']} ({c['faster_throughout']} is faster throughout)")
 
 
 def other_sentences(t: dict, ref: dict) -> list[str]:

@@ -33,8 +33,9 @@ from profiler.report.document import (
 from profiler.report.findings import _curves, where
 
 # The category that tells each family's story: attention grows with n in a Transformer,
-# the recurrence is the LSTM's (and GRU's) whole cost.
-STORY_CATEGORY = {"transformer": "attention", "lstm": "recurrent", "gru": "recurrent"}
+# the recurrence is the LSTM's (and GRU's) whole cost, the scan minGRU's / minLSTM's.
+STORY_CATEGORY = {"transformer": "attention", "lstm": "recurrent", "gru": "recurrent",
+                  "mingru": "recurrent", "minlstm": "recurrent"}
 # Figures drawn by figures.draw_figures that these sections show (not the Figures section).
 FIGURES = ("time_by_category", "flops_efficiency", "attention_backends", roofline.FIGURE)
 
@@ -184,13 +185,34 @@ def _pct(v) -> str:
     return f"{pct:.2g}%" if pct < 9.95 else f"{pct:.0f}%"
 
 
+def flops_source_lines(records: pd.DataFrame) -> list[str]:
+    """Where each model's FLOPs came from (the records' flops_source), and why a model
+    has none; [] for a run from before flops_source."""
+    ran = records[records["status"] == "ok"]
+    if "flops_source" not in ran or ran["flops_source"].isna().all():
+        return []
+    words = {"analytic": "analytic (the model's formula)",
+             "counted": "counted (FlopCounterMode over one untimed call)",
+             "none": "not available"}
+    out = []
+    for model, g in ran.groupby("model", sort=True):
+        sources = [s for s in words if (g["flops_source"] == s).any()]
+        text = f"FLOPs of {model}: " + ", ".join(words[s] for s in sources)
+        notes = sorted(set(g.loc[g["flops_source"] == "none", "flops_note"].dropna()))
+        out.append(text + (f" ({'; '.join(notes)})" if notes else "") + ".")
+    return out
+
+
 def efficiency_section(t: dict, figs: dict) -> Section:
     eff, peaks = t["efficiency"], t["peaks"]
-    blocks = [Paragraph("Achieved FLOP/s = the analytic FLOPs of a call / its median "
-                        "latency, compared with a large matmul in the same dtype on the "
-                        "same device and threads, measured at sweep start (peak.json)."),
-              Bullets(["Matmul peak: " + s for s in peak_lines(peaks)] if peaks else
-                       ["Matmul peak: not available (no peak.json in this run)."])]
+    blocks = [Paragraph("Achieved FLOP/s = the FLOPs of a call (matrix products, counted as "
+                        "the kernel runs them: a causal fused attention kernel visits n(n+1)/2 "
+                        "query-key pairs) / its median latency, compared with a large matmul "
+                        "in the same dtype on the same device and threads, measured at sweep "
+                        "start (peak.json)."),
+              Bullets((["Matmul peak: " + s for s in peak_lines(peaks)] if peaks else
+                       ["Matmul peak: not available (no peak.json in this run)."])
+                      + flops_source_lines(t["records"]))]
     if eff.empty:
         blocks.append(Paragraph("Efficiency not available: no ok record has FLOP counts."))
         return Section("Efficiency", blocks)

@@ -1,7 +1,8 @@
 """The classic LSTM-vs-Transformer training experiment and the long-range probes.
 
     data.py        the noisy sine wave, windows, splits, loader, naive baseline
-    models.py      the two families (batch_first, dropout 0)
+    models.py      the two families (batch_first, dropout 0; or the classic script's
+                   hyper-parameters), and the Transformer with its batch_first flaw
     experiment.py  train one (family, seed), time each epoch -> TrainRecord
     probes.py      gradient norm by distance; recall-k-steps-back accuracy
     rundir.py      save / load the output directory

@@ -18,7 +18,7 @@ from profiler.errors import UsageError
 from profiler.train import probes
 from profiler.train.data import sine_data
 from profiler.train.experiment import init_model, train_model
-from profiler.train.models import FAMILIES
+from profiler.train.models import BATCH_BUG, FAMILIES, VARIANTS
 from profiler.train.rundir import TrainRun, save_run, test_set_of
 from profiler.train.summary import results_table
 
@@ -81,13 +81,15 @@ def environment(device: torch.device) -> dict:
     }
 
 
-def run_probes(seeds: list[int], trained_sine: dict, data, step) -> tuple[list, list]:
+def run_probes(seeds: list[int], trained_sine: dict, data, step,
+               variant: str = "default") -> tuple[list, list]:
     """Gradient-by-distance on the sine models and on the longest recall task; recall vs k.
 
     ``trained_sine`` maps (family, seed) to the trained sine model; probes run on CPU."""
     gradient, recall = [], []
     for (family, seed), model in trained_sine.items():
-        for stage, m in (("init", init_model(family, seed)), ("trained", model.cpu())):
+        for stage, m in (("init", init_model(family, seed, variant=variant)),
+                         ("trained", model.cpu())):
             gradient.append(_gradient_record("sine", family, stage, seed, m, data.test_inputs))
     # Read at call time (not imported by value) so that tests can shrink the probe.
     ks, steps = probes.RECALL_KS, probes.RECALL_STEPS
@@ -95,10 +97,11 @@ def run_probes(seeds: list[int], trained_sine: dict, data, step) -> tuple[list, 
     for family in FAMILIES:
         for seed in seeds:
             for k in ks:
-                record, model = probes.train_recall(family, k, seed, steps, on_step=step)
+                record, model = probes.train_recall(family, k, seed, steps, on_step=step,
+                                                    variant=variant)
                 recall.append(record.to_dict())
                 if k == max(ks):
-                    init = probes.recall_model(family, k, seed)
+                    init = probes.recall_model(family, k, seed, variant)
                     for stage, m in (("init", init), ("trained", model)):
                         gradient.append(_gradient_record("recall", family, stage, seed, m,
                                                          probe_inputs))
@@ -112,7 +115,8 @@ def _gradient_record(task, family, stage, seed, model, inputs) -> dict:
 
 
 def train_command(args) -> int:
-    """Train both families over the seeds, run the probes, save, render the report."""
+    """Train both families over the seeds (and the batch-bug Transformer if asked), run the
+    probes, save, render the report."""
     # Imported here: matplotlib and seaborn are only needed once there is something to render.
     from profiler.train.report import write_report
 
@@ -124,25 +128,32 @@ def train_command(args) -> int:
     load_at_start = round(os.getloadavg()[0], 2)
     data = sine_data()
     seeds = list(range(args.seeds))
+    variant = "as-published" if getattr(args, "as_published", False) else "default"
+    # the flawed copy trains on the sine task only: the probes assume samples independent
+    families = FAMILIES + ((BATCH_BUG,) if getattr(args, "with_batch_bug", False) else ())
     train_rows, trained = [], {}
     console = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, disable=not console.is_terminal)
     with progress:
-        bar = progress.add_task("train", total=len(FAMILIES) * len(seeds) * args.epochs)
-        for family in FAMILIES:
+        bar = progress.add_task("train", total=len(families) * len(seeds) * args.epochs)
+        for family in families:
             for seed in seeds:
                 progress.update(bar, description=f"train {family} seed {seed}")
                 record, model = train_model(family, seed, data, args.epochs, device,
-                                            on_epoch=lambda: progress.advance(bar))
+                                            on_epoch=lambda: progress.advance(bar),
+                                            variant=variant)
                 train_rows.append(record.to_dict())
-                trained[(family, seed)] = model
+                if family in FAMILIES:
+                    trained[(family, seed)] = model
         probe_bar = progress.add_task("probes (recall task)",
                                       total=len(FAMILIES) * len(seeds)
                                       * len(probes.RECALL_KS) * probes.RECALL_STEPS)
         gradient, recall = run_probes(seeds, trained, data,
-                                      step=lambda: progress.advance(probe_bar))
+                                      step=lambda: progress.advance(probe_bar), variant=variant)
     env = environment(device)
+    env["transformer_variant"] = variant
+    env["transformer_hyper"] = VARIANTS[variant]
     env["loadavg_1m_at_start"] = load_at_start
     env["measure_s"] = round(time.perf_counter() - started, 1)  # training + probes, seconds
     run = TrainRun(env=env, train=train_rows, test_set=test_set_of(data),

@@ -43,6 +43,7 @@ class TrainRecord:
     test_mse: float  # on the 180 test windows, after the last epoch
     baseline_mse: float  # naive "last value" predictor on the same windows
     test_predictions: list[float]  # (180,) model output per test window
+    variant: str = "default"  # the Transformer's hyper-parameters (models.VARIANTS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,13 +99,14 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader,
 
 def train_model(family: str, seed: int, data: SineData, epochs: int,
                 device: torch.device | str = "cpu",
-                on_epoch: Callable[[], None] | None = None) -> tuple[TrainRecord, nn.Module]:
+                on_epoch: Callable[[], None] | None = None,
+                variant: str = "default") -> tuple[TrainRecord, nn.Module]:
     """Train ``family`` from ``seed`` for ``epochs`` with Adam; return the record and the model.
 
     ``seed`` fixes the initial weights and the shuffling order; the data set is
     the same for every seed. ``on_epoch`` is called after each epoch (progress)."""
     device = torch.device(device)
-    model = init_model(family, seed).to(device)
+    model = init_model(family, seed, variant=variant).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     loader = train_loader(data, seed)
     losses, compute_s, data_s, test_curve = [], [], [], []
@@ -125,6 +127,6 @@ def train_model(family: str, seed: int, data: SineData, epochs: int,
         train_loss=losses, epoch_compute_s=compute_s, epoch_data_s=data_s,
         test_mse_by_epoch=test_curve, test_mse=mse(predictions, data.test_targets),
         baseline_mse=mse(naive_predictions(data.test_inputs), data.test_targets),
-        test_predictions=predictions.squeeze(-1).tolist(),
+        test_predictions=predictions.squeeze(-1).tolist(), variant=variant,
     )
     return record, model

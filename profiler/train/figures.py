@@ -16,18 +16,20 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from profiler.train.models import FAMILIES  # noqa: E402
+from profiler.train.models import BATCH_BUG, FAMILIES  # noqa: E402
 from profiler.train.rundir import TrainRun  # noqa: E402
 from profiler.train.summary import mean_curve, recall_by_k, results_table  # noqa: E402
 
-COLORS = {"lstm": "tab:blue", "transformer": "tab:orange", "naive": "tab:gray"}
-LABELS = {"lstm": "LSTM", "transformer": "Transformer", "naive": "naive (last value)"}
+COLORS = {"lstm": "tab:blue", "transformer": "tab:orange", BATCH_BUG: "tab:red",
+          "naive": "tab:gray"}
+LABELS = {"lstm": "LSTM", "transformer": "Transformer",
+          BATCH_BUG: "Transformer, batch_first missing", "naive": "naive (last value)"}
 DPI = 110
 ERROR_SMOOTHING = 15  # test windows (about 0.75 rad of x) per point of the error curve
 
 
 def _families(run: TrainRun) -> list[str]:
-    return [f for f in FAMILIES if any(r["family"] == f for r in run.train)]
+    return [f for f in FAMILIES + (BATCH_BUG,) if any(r["family"] == f for r in run.train)]
 
 
 def training_figure(run: TrainRun, path: Path) -> Path:
@@ -67,7 +69,7 @@ def _loss_panel(ax, run: TrainRun) -> None:
 
 def _time_panel(ax, run: TrainRun) -> None:
     table = results_table(run.train)
-    names = [LABELS[r["family"]] for r in table]
+    names = [LABELS[r["family"]].replace(", ", ",\n") for r in table]  # room under a bar
     compute = [r["train_s"] for r in table]
     errors = [r["train_s_std"] or 0 for r in table]
     data = [r["data_s"] for r in table]

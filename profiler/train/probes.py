@@ -90,9 +90,10 @@ def recall_batch(batch: int, k: int,
     return nn.functional.one_hot(symbols, VOCAB).float(), symbols[:, 0]
 
 
-def recall_model(family: str, k: int, seed: int) -> nn.Module:
+def recall_model(family: str, k: int, seed: int, variant: str = "default") -> nn.Module:
     """A fresh recall model for distance k (initialised by ``seed``)."""
-    return init_model(family, seed, input_size=VOCAB, output_size=VOCAB, max_len=k + 1)
+    return init_model(family, seed, input_size=VOCAB, output_size=VOCAB, max_len=k + 1,
+                      variant=variant)
 
 
 def recall_test_set(k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,11 +102,12 @@ def recall_test_set(k: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_recall(family: str, k: int, seed: int, steps: int = RECALL_STEPS,
-                 on_step: Callable[[], None] | None = None) -> tuple[RecallRecord, nn.Module]:
+                 on_step: Callable[[], None] | None = None,
+                 variant: str = "default") -> tuple[RecallRecord, nn.Module]:
     """Train ``family`` on recall at distance k for ``steps`` steps; return the record and model.
 
     Runs on the CPU: the probe is sized for it (a few seconds per k)."""
-    model = recall_model(family, k, seed)
+    model = recall_model(family, k, seed, variant)
     optimizer = torch.optim.Adam(model.parameters(), lr=RECALL_LR)
     gen = torch.Generator().manual_seed(seed)
     model.train()

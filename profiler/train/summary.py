@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 
-from profiler.train.models import FAMILIES
+from profiler.train.models import BATCH_BUG, FAMILIES
 
 # A ratio of gradient norms that counts as "fades with distance": 100x smaller at the far end.
 VANISHING_RATIO = 1e-2
@@ -24,7 +24,7 @@ def mean_std(values: list[float]) -> tuple[float, float | None]:
 def results_table(train: list[dict]) -> list[dict]:
     """One row per family: test MSE, time per epoch and total training time over seeds."""
     rows = []
-    for family in FAMILIES:
+    for family in FAMILIES + (BATCH_BUG,):
         recs = [r for r in train if r["family"] == family]
         if not recs:
             continue
@@ -81,6 +81,8 @@ def claims(table: list[dict], gradient: list[dict], recall: list[dict]) -> list[
         rows.append(_claim_baseline(lstm, tf))
         rows.append(_claim_accuracy(lstm, tf))
         rows.append(_claim_parallel(lstm, tf))
+    if tf and by.get(BATCH_BUG):
+        rows.append(_claim_batch_bug(tf, by[BATCH_BUG]))
     for stage in ("init", "trained"):
         lc = mean_curve(gradient, "recall", "lstm", stage)
         tc = mean_curve(gradient, "recall", "transformer", stage)
@@ -138,6 +140,36 @@ def _claim_parallel(lstm: dict, tf: dict) -> dict:
         "verdict": ("supported at n = 20" if ratio > 1 else
                     "not at n = 20: the LSTM epoch is faster; the sweep measures how this "
                     "changes with n, batch and threads"),
+    }
+
+
+def _claim_batch_bug(tf: dict, bug: dict) -> dict:
+    """What the classic script's missing batch_first costs, against the naive baseline."""
+    base = tf["baseline_mse"]
+    spread = (tf["test_mse_std"] or 0) + (bug["test_mse_std"] or 0)
+    worse = bug["test_mse"] - tf["test_mse"]
+    if tf["test_mse"] >= base:
+        verdict = ("inconclusive: the fixed Transformer does not beat the naive baseline "
+                   "either (more epochs?)")
+    elif bug["test_mse"] >= base:
+        verdict = "supported: with the flaw the Transformer does not beat the naive baseline"
+    elif spread == 0:
+        verdict = "inconclusive: one seed, no spread to compare against"
+    elif worse > spread:
+        verdict = "partly: it costs accuracy beyond the seed spread, but still beats the baseline"
+    else:
+        verdict = "not shown: with the flaw the Transformer is within the seed spread"
+    return {
+        "claim": "Without batch_first=True (the classic script) the encoder attends across "
+                 "the batch instead of over time, and loses what it learns over the window",
+        "measured": (f"test MSE (mean ± std over {bug['seeds']} seeds): with the flaw "
+                     f"{_fmt(bug['test_mse'])} ± {_fmt(bug['test_mse_std'] or 0)}, fixed "
+                     f"{_fmt(tf['test_mse'])} ± {_fmt(tf['test_mse_std'] or 0)}, naive "
+                     f"{_fmt(base)}: the flawed model's MSE is {bug['test_mse'] / base:.2f}x "
+                     f"the naive baseline's (fixed: {tf['test_mse'] / base:.2f}x); seeds "
+                     f"below the baseline: {bug['seeds_below_baseline']}/{bug['seeds']} with "
+                     f"the flaw, {tf['seeds_below_baseline']}/{tf['seeds']} fixed"),
+        "verdict": verdict,
     }
 
 

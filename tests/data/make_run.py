@@ -22,6 +22,11 @@ compute-bound.
 Decode (one generated token at context n): the LSTM's cost and (h, c) state are
 constant in n; the Transformer reads its KV cache, which grows ∝ n, at a memory
 bandwidth, so its per-token cost grows towards ∝ n.
+
+A third family (``write_run(..., models=THREE_FAMILIES)``, used by tests that need it;
+run_small keeps two): minGRU, linear and parallel: a + b·n with b well below the LSTM's
+per-step cost, that 2 threads lower (the LSTM at batch 1 they raise), and a constant h in
+decode.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import zlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -48,8 +54,9 @@ SEQ_LENS = [32, 64, 128, 256, 512, 1024, 2048]
 BATCHES = [1, 8]
 THREADS = [1, 2]
 PHASES = ["inference", "train_step", "decode"]
-MODELS = {"lstm": "lstm", "transformer": "transformer"}
-PARAMS = {"lstm": 66_560, "transformer": 99_968}
+MODELS = {"lstm": "lstm", "transformer": "transformer"}  # name -> family, in run_small
+THREE_FAMILIES = {**MODELS, "mingru": "mingru"}
+PARAMS = {"lstm": 66_560, "transformer": 99_968, "mingru": 49_664}
 H = 64  # hidden / d_model
 TRAIN_FACTOR = 3.0  # a train step costs ~3 forwards (forward + backward ≈ 2× forward)
 # The laws below in seconds are scaled to what a 2-core CPU measures (docs/measurement.md:
@@ -89,6 +96,20 @@ dropout = 0.0
 [budget]
 point_seconds = 5.0
 """
+MINGRU_TOML = """
+[models.mingru]
+hidden = 64
+layers = 2
+"""
+
+
+def sweep_toml(models) -> str:
+    """run_small's sweep.toml, or the same with the third family added."""
+    if "mingru" not in models:
+        return SWEEP_TOML
+    grid = 'model      = ["lstm", "transformer"]'
+    text = SWEEP_TOML.replace(grid, 'model      = ["lstm", "transformer", "mingru"]')
+    return text.replace("\n[budget]", MINGRU_TOML + "\n[budget]")
 
 ENV = {
     "host": "ci-runner",
@@ -127,7 +148,10 @@ def cost_terms(model: str, phase: str, b: int, t: int, n: int) -> tuple[float, f
     """Seconds of the fixed, linear and quadratic terms of one call."""
     if phase == "decode":
         return decode_terms(model, b, t, n)
-    if model == "lstm":
+    if model == "mingru":
+        # per position, parallel over B·H: batch rows cost ~0.8 each, 2 threads 1.7× faster
+        terms = (80e-6, 1.0e-6 * (1 + 0.8 * (b - 1)) * n / {1: 1.0, 2: 1.7}[t], 0.0)
+    elif model == "lstm":
         # per time step; batch rows share one GEMM, so B=8 costs ~2× B=1, not 8×.
         # 2 threads help a little at B=8 and hurt at B=1 (tiny GEMMs, see docs/measurement.md).
         step = 8e-6 * (1 + 0.15 * (b - 1)) * ({1: 1.0, 2: 1.2}[t] if b == 1 else
@@ -148,6 +172,8 @@ def state_bytes(model: str, b: int, n: int) -> int:
     positions, (B, heads, n + 1, H / heads) fp32 (steps.py / models.py decode_init)."""
     if model == "lstm":
         return LAYERS * 2 * b * H * 4
+    if model == "mingru":  # h alone: (layers, B, H)
+        return LAYERS * b * H * 4
     return LAYERS * 2 * b * (n + 1) * H * 4
 
 
@@ -156,6 +182,8 @@ def decode_terms(model: str, b: int, t: int, n: int) -> tuple[float, float, floa
     projections of one position) and, for the KV cache, reading the cache (∝ n)."""
     if model == "lstm":
         return (90e-6 * (1 + 0.1 * (b - 1)) * {1: 1.0, 2: 0.9}[t], 0.0, 0.0)
+    if model == "mingru":
+        return (70e-6 * (1 + 0.1 * (b - 1)), 0.0, 0.0)
     return (150e-6 * (1 + 0.05 * (b - 1)), state_bytes(model, b, n) / DECODE_BANDWIDTH[t], 0.0)
 
 
@@ -179,6 +207,13 @@ OPS = {
         "quadratic": [("aten::_scaled_dot_product_flash_attention_for_cpu", "attention", 1, 1.0)],
     },
 }
+OPS["mingru"] = {
+    "fixed": [("aten::embedding", "data_movement", 0, 0.4), ("aten::empty", "other", 4, 0.6)],
+    "linear": [("parallel_scan", "recurrent", 1, 0.1), ("aten::addcmul", "recurrent", 12, 0.3),
+               ("aten::mul", "recurrent", 12, 0.15), ("aten::stack", "recurrent", 12, 0.1),
+               ("aten::addmm", "projection_ff", 1, 0.25),
+               ("aten::sigmoid", "elementwise", 2, 0.1)],
+}
 # Decode: one time step / one position; the Transformer's linear term is its cache read.
 DECODE_OPS = {
     "lstm": {"fixed": [("aten::mkldnn_rnn_layer", "recurrent", 1, 0.8),
@@ -194,6 +229,10 @@ DECODE_OPS = {
                     "linear": [("aten::_scaled_dot_product_flash_attention_for_cpu",
                                 "attention", 1, 1.0)]},
 }
+DECODE_OPS["mingru"] = {"fixed": [("aten::addmm", "projection_ff", 1, 0.5),
+                                  ("aten::sigmoid", "elementwise", 2, 0.2),
+                                  ("aten::mul", "elementwise", 2, 0.2),
+                                  ("aten::embedding", "data_movement", 0, 0.1)]}
 # A train step adds the loss and the optimizer (fractions of the fixed term's scale).
 TRAIN_OPS = [("aten::_log_softmax", "loss", 1, 0.05), ("Optimizer.step#Adam.step", "optimizer",
                                                         1, 0.08)]
@@ -230,8 +269,9 @@ def peak_memory(model: str, phase: str, b: int, n: int) -> int:
     """Bytes above baseline: activations linear in B·n; a train step of the Transformer
     also keeps the n×n attention probabilities (4 heads, fp32) for backward."""
     if phase == "decode":  # one position's activations, and its scores over the cache
-        return int(1 << 16) + b * H * 4 * 8 + (b * 4 * (n + 1) * 4 if model != "lstm" else 0)
-    act = b * n * H * 4 * (8 if model == "lstm" else 12)
+        return int(1 << 16) + b * H * 4 * 8 + (b * 4 * (n + 1) * 4 if model == "transformer"
+                                                else 0)
+    act = b * n * H * 4 * {"lstm": 8, "mingru": 10}.get(model, 12)
     if phase == "train_step":
         act *= 3
         if model == "transformer":
@@ -244,9 +284,13 @@ def flops(model: str, phase: str, b: int, n: int) -> float:
     if phase == "decode":  # models.py decode_flops, without the vocabulary head
         if model == "lstm":
             return 2 * (2 * b * 4 * H * (H + H))
+        if model == "mingru":
+            return 2 * (2 * b * 2 * H * H)
         return 2 * (8 * b * H * H + 4 * b * (n + 1) * H + 4 * b * H * 256)
     if model == "lstm":
         f = 2 * (2 * n * b * 4 * H * (H + H))
+    elif model == "mingru":  # two maps of x_t per layer (candidate and gate)
+        f = 2 * (2 * n * b * 2 * H * H)
     else:
         f = 2 * (2 * b * n * 4 * H * H + 2 * b * n * 2 * H * 256 + 4 * b * n * n * H)
     return f * (TRAIN_FACTOR if phase == "train_step" else 1.0)
@@ -254,7 +298,7 @@ def flops(model: str, phase: str, b: int, n: int) -> float:
 
 @functools.cache
 def built(model: str):
-    return build_model(model, tomllib.loads(SWEEP_TOML)["models"][model])
+    return build_model(model, tomllib.loads(sweep_toml(THREE_FAMILIES))["models"][model])
 
 
 def bytes_moved(model: str, phase: str, b: int, n: int) -> int:
@@ -262,10 +306,10 @@ def bytes_moved(model: str, phase: str, b: int, n: int) -> int:
     return phase_bytes(built(model), phase, b, n, 4, "flash")
 
 
-def make_rows(rng: np.random.Generator) -> list[dict]:
+def make_rows(rng: np.random.Generator, models=MODELS) -> list[dict]:
     rows = []
     stamp = 0
-    for model in MODELS:
+    for model in models:
         for phase in PHASES:
             for t in THREADS:
                 for b in BATCHES:
@@ -283,7 +327,6 @@ def make_rows(rng: np.random.Generator) -> list[dict]:
 
 # Points a busy neighbour spoiled: flagged contended, drawn hollow, in no fit.
 CONTENDED = {("transformer", "inference", 8, 2, 512)}
-INSTANCE_RNG = np.random.default_rng(1)
 # Points the second pass measured again (a second row, attempt 2, for the same point).
 REMEASURED = {("lstm", "inference", 1, 1, 64): "noisy"}
 
@@ -292,9 +335,10 @@ def make_row(rng: np.random.Generator, key: tuple, stamp: int) -> dict:
     model, phase, b, t, n = key
     point = Point(model=model, seq_len=n, batch_size=b, device="cpu", dtype="float32",
                   threads=t, phase=phase)
-    common = dict(run_id="small-20250101-120000", family=MODELS[model], params=PARAMS[model],
-                  device_name="AMD EPYC 7B13 (2 cores)", timer="perf_counter_ns",
-                  kernel="onednn" if model == "lstm" else "sdpa-flash-cpu",
+    common = dict(run_id="small-20250101-120000", family=THREE_FAMILIES[model],
+                  params=PARAMS[model], device_name="AMD EPYC 7B13 (2 cores)",
+                  timer="perf_counter_ns",
+                  kernel={"lstm": "onednn", "transformer": "sdpa-flash-cpu"}.get(model),
                   recurrent_kernel="mkldnn_rnn_layer" if model == "lstm" else None,
                   attention_kernel="flash" if model == "transformer" else None,
                   host="ci-runner", timestamp=f"2025-01-01T12:{stamp // 60:02d}:{stamp % 60:02d}Z")
@@ -306,9 +350,9 @@ def make_row(rng: np.random.Generator, key: tuple, stamp: int) -> dict:
     count = int(np.clip(0.5 / true, 5, 40))  # adaptive: fewer samples for slow points
     samples = (true * rng.lognormal(0.0, sigma, size=count)).round(9).tolist()
     # two instances (fresh model, alternating processes), each off by its own ~1% (a
-    # separate generator, so the samples above stay what they always were)
+    # generator of the point's own, so the samples above stay what they always were)
     half = count // 2
-    factors = INSTANCE_RNG.lognormal(0.0, 0.01, size=2)
+    factors = np.random.default_rng(zlib.crc32(repr(key).encode())).lognormal(0.0, 0.01, 2)
     if key in CONTENDED:  # a busy neighbour doubled every sample of the second instance
         factors[1] = 2.0
     samples = [round(x * float(factors[int(i >= half)]), 9) for i, x in enumerate(samples)]
@@ -351,11 +395,11 @@ ACTIVE_STEPS = 2
 FAILED_TRACE = ("lstm", "train_step", 1024)  # its trace worker timed out
 
 
-def make_traces(rows: list[dict]) -> tuple[list[dict], dict[str, dict]]:
+def make_traces(rows: list[dict], models=MODELS) -> tuple[list[dict], dict[str, dict]]:
     """Index rows and trace files: per (model, phase) at batch 8 and 2 threads, the
     smallest and largest n that ran ok (runner.trace_targets' choice)."""
     index, files = [], {}
-    for model in MODELS:
+    for model in models:
         for phase in PHASES:
             ns = sorted(r["seq_len"] for r in rows if r["status"] == "ok" and r["model"] == model
                         and r["phase"] == phase and r["batch_size"] == 8 and r["threads"] == 2)
@@ -393,17 +437,18 @@ def chrome_trace(ops: list[dict]) -> dict:
     return {"schemaVersion": 1, "traceEvents": events, "displayTimeUnit": "ms"}
 
 
-def write_run(out: Path = OUT, seed: int = 0) -> Path:
+def write_run(out: Path = OUT, seed: int = 0, models=MODELS) -> Path:
+    """The run directory; ``models``: MODELS (run_small) or THREE_FAMILIES."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = make_rows(np.random.default_rng(seed))
+    rows = make_rows(np.random.default_rng(seed), models)
     lines = [json.dumps(r, separators=(",", ":")) for r in rows]
     # An interrupted sweep: the last record was cut short mid-write (no newline).
     text = "\n".join(lines) + "\n" + lines[-1][: len(lines[-1]) // 2]
     (out / "results.jsonl").write_text(text, encoding="utf-8")
     (out / "env.json").write_text(json.dumps(ENV, indent=2) + "\n", encoding="utf-8")
-    (out / "sweep.toml").write_text(SWEEP_TOML, encoding="utf-8")
+    (out / "sweep.toml").write_text(sweep_toml(models), encoding="utf-8")
     (out / "peak.json").write_text(json.dumps(make_peaks(), indent=2) + "\n", encoding="utf-8")
-    index, files = make_traces(rows)
+    index, files = make_traces(rows, models)
     (out / "traces").mkdir(exist_ok=True)
     (out / "traces" / "index.jsonl").write_text(
         "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in index), encoding="utf-8")
