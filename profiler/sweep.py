@@ -155,6 +155,9 @@ def print_summary(spec, run_dir: Path, summary: RunSummary, total_s: float,
     console.print(f"[bold]sweep {spec.name}[/bold]: {counts}"
                   + (f", {summary.not_run} not run" if summary.not_run else "")
                   + (" [yellow](interrupted)[/yellow]" if summary.interrupted else ""))
+    if summary.remeasured:
+        console.print(f"second pass: {summary.remeasured} points measured again "
+                      "(contended, out of line with their curve, disagreeing or noisy)")
     if summary.not_run or summary.interrupted:
         console.print(f"continue with: python -m profiler sweep --resume --out {run_dir}")
     console.print(f"time {total_s:.1f} s; measurement efficiency "
