@@ -158,6 +158,13 @@ def print_summary(spec, run_dir: Path, summary: RunSummary, total_s: float,
     if summary.remeasured:
         console.print(f"second pass: {summary.remeasured} points measured again "
                       "(contended, out of line with their curve, disagreeing or noisy)")
+    if (run_dir / store.RESULTS_FILE).exists():
+        rows = store.latest(store.load_results(run_dir))
+        flagged = sum(r.get("status") == "ok" and r.get("contended") is True for r in rows)
+        if flagged:
+            console.print(f"[yellow]{flagged} points contended[/yellow]: a busy neighbour "
+                          "took the cores; they are kept out of every fit (see the report's "
+                          "Run health)")
     if summary.not_run or summary.interrupted:
         console.print(f"continue with: python -m profiler sweep --resume --out {run_dir}")
     console.print(f"time {total_s:.1f} s; measurement efficiency "
