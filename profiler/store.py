@@ -32,13 +32,19 @@ TRACE_INDEX = "traces/index.jsonl"  # one row per trace: the point, file, op tab
 
 
 def load_results(run_dir: str | Path) -> list[dict]:
-    """Every complete record in RUN_DIR/results.jsonl, in file order.
+    """The current record of every point in RUN_DIR/results.jsonl, in file order.
 
-    A last line without its newline (a sweep killed mid-write) is ignored."""
+    The file is append-only: a point measured again (a second attempt) gets a new
+    line, and its last line is its record, kept where the point first appeared.
+    Rows without a point_id (older writers) are all kept. A last line without its
+    newline (a sweep killed mid-write) is ignored. read_jsonl gives every line."""
     path = Path(run_dir) / RESULTS_FILE
     if not path.is_file():
         raise UsageError(f"{run_dir}: not a run directory (no {RESULTS_FILE})")
-    return read_jsonl(path)
+    latest = {}
+    for i, row in enumerate(read_jsonl(path)):
+        latest[row.get("point_id") or i] = row  # a repeated key keeps its first position
+    return list(latest.values())
 
 
 def load_traces(run_dir: str | Path) -> list[dict]:
