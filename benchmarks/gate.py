@@ -170,13 +170,16 @@ def measure_walltime(k: int, pytest_args: list[str]) -> tuple[dict[str, list[flo
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for i in range(k):
             out = Path(tmp) / f"instance-{i}.json"
-            print(f"instance {i + 1}/{k}: pytest-benchmark in a fresh process", flush=True)
             cmd = [sys.executable, "-m", "pytest", *BENCH_ARGS, f"--benchmark-json={out}",
                    *pytest_args]
-            if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+            # Output only on failure: five of pytest-benchmark's tables would bury the verdict.
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            if proc.returncode != 0:
+                sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
                 raise SystemExit(1)  # the suite itself failed: nothing to compare
             one, info = read_instance(out)
             medians.append(one)
+            print(f"instance {i + 1}/{k}: {len(one)} benchmarks in a fresh process", flush=True)
     return merge(medians), info
 
 

@@ -37,7 +37,7 @@ the slow process (tests/test_compare.py).
 
 Records written before instances existed hold one process's samples: one
 instance. With one instance on both sides lo = hi = ratio, so the rule is the
-threshold alone, and the note says that the run-to-run noise is unknown.
+threshold alone, and the note says that the run-to-run noise is unknown ("noise unknown").
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ def compare_pair(key: str, base: dict, new: dict, threshold: float) -> Compariso
         notes.append("instances overlap")
     single = [side for side, a in (("base", b), ("new", n)) if a.size == 1]
     if single:
-        notes.append(f"1 instance in {' and '.join(single)}: run-to-run noise unknown")
+        notes.append(f"1 instance in {' and '.join(single)}: noise unknown")
     return Comparison(**common, verdict=verdict, note="; ".join(notes), ratio=ratio, lo=lo,
                       hi=hi)
 

@@ -51,7 +51,7 @@ def _cells(c: Comparison) -> list[str]:
 
 
 HEADERS = ["point", "base median", "new median", "new/base", "instance range",
-           "instances base/new", "verdict", "note"]
+           "instances", "verdict", "note"]  # instances: base/new
 VERDICT_COLUMN = HEADERS.index("verdict")
 NUMERIC = {1, 2, 3, 4, 5}  # right-aligned columns
 
