@@ -91,6 +91,10 @@ def _add_compare(sub) -> None:
                     "sweep.toml differ in [models], [timing] or [budget].")
     p.add_argument("base", metavar="BASE_RUN")
     p.add_argument("new", metavar="NEW_RUN")
+    # 10%: medians of separate processes of one point spread by about +-3% on an idle
+    # machine; at 5% a 30-point sweep of unchanged code was flagged about once in eight
+    # compares (simulated from five real process medians), at 10% about never, and a
+    # 20% slowdown is still caught (docs/regressions.md).
     p.add_argument("--threshold", default="10%",
                    help="smallest slowdown that counts as a regression (e.g. 10%% or 0.1)")
     p.add_argument("--allow-spec-change", action="store_true",

@@ -55,12 +55,6 @@ from profiler.records import Point
 from profiler.store import ENV_FILE, SWEEP_FILE, load_env, load_results
 from profiler.timing import MIN_SAMPLES_FLOOR
 
-# The default threshold. Medians of separate processes of one point spread by
-# about +-3% on an idle machine (18.09 to 19.50 ms above): at 5% two small
-# groups of instances land on either side of it often enough that a 30-point
-# sweep of unchanged code was flagged about once in eight compares (simulated
-# from those medians); at 10% about never, and a 20% slowdown is still caught.
-DEFAULT_THRESHOLD = "10%"
 # An instance counts when its median rests on at least as many samples as the
 # sampler ever stops at (it may stop at MIN_SAMPLES_FLOOR when out of time):
 # one number for both, so a slow point is never "too few samples" by design.
