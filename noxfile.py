@@ -7,7 +7,8 @@ multi-GB CUDA build: each session installs ``torch==$TORCH_SPEC`` first.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import shutil
+import sys
 
 import nox
 
@@ -37,42 +38,33 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "profiler", "tests", "benchmarks", "noxfile.py")
 
 
-# Regression benchmarks (docs/regressions.md). History and baselines live in
-# .benchmarks/<machine id>/ (git-ignored). max-time 0.5 s and 5 rounds keep the
-# 12 CPU benchmarks at ~15-20 s on 2 cores; GC off so a collection cycle never
-# lands inside one round.
-BENCH_ARGS = ("benchmarks", "--benchmark-storage=file://.benchmarks", "--benchmark-disable-gc",
-              "--benchmark-max-time=0.5", "--benchmark-min-rounds=5")
-
-
-def _newest_baseline(session: nox.Session) -> Path:
-    baselines = sorted(Path(".benchmarks").glob("*/*_baseline.json"),
-                       key=lambda p: p.stat().st_mtime)
-    if not baselines:
-        session.error("no baseline in .benchmarks: run `nox -s benchmark -- baseline` first")
-    return baselines[-1].resolve()
+# Regression benchmarks (docs/regressions.md), run by benchmarks/gate.py. Baselines
+# and history live in .benchmarks/ (git-ignored).
+def _metric(args: list[str]) -> str:
+    """The value of --metric in the session's arguments (walltime when absent)."""
+    for i, arg in enumerate(args):
+        if arg.startswith("--metric="):
+            return arg.split("=", 1)[1]
+        if arg == "--metric" and i + 1 < len(args):
+            return args[i + 1]
+    return "walltime"
 
 
 @nox.session
 def benchmark(session: nox.Session) -> None:
-    """Regression benchmarks: autosave; `-- baseline` saves one, `-- compare` gates on it."""
-    # One session with modes rather than three sessions: each nox session gets
+    """Regression benchmarks: autosave; `-- baseline` / `-- compare` [--metric instructions]."""
+    # One session with modes rather than several sessions: each nox session gets
     # its own virtualenv, and each would install torch again.
-    rest = list(session.posargs)  # anything else goes to pytest, e.g. -k lstm
-    mode = rest.pop(0) if rest[:1] in (["baseline"], ["compare"]) else "run"
-    if mode == "baseline":
-        args = ["--benchmark-save=baseline", *rest]
-    elif mode == "compare":
-        # A whole percentage: pytest-benchmark reads "median:10%"; "median:0.1" means seconds.
-        threshold = os.environ.get("BENCH_THRESHOLD", "10%").strip().rstrip("%")
-        if not threshold.isdigit():
-            session.error(f"BENCH_THRESHOLD={threshold!r}: expected a whole percentage like 10%")
-        args = [f"--benchmark-compare={_newest_baseline(session)}",
-                f"--benchmark-compare-fail=median:{threshold}%", *rest]
-    else:
-        args = ["--benchmark-autosave", *rest]
+    args = list(session.posargs)
+    mode = args.pop(0) if args[:1] in (["baseline"], ["compare"]) else "run"
+    if mode != "run" and _metric(args) == "instructions" and shutil.which("valgrind") is None:
+        # Before installing anything: say how to get it, exit 2 (bad setup, not a regression).
+        print("error: valgrind is not installed: the instruction gate counts instructions "
+              "under callgrind. Install it (Debian/Ubuntu: sudo apt-get install valgrind; "
+              "Fedora: sudo dnf install valgrind) or use --metric walltime.", file=sys.stderr)
+        sys.exit(2)
     _install(session)
-    session.run("pytest", *BENCH_ARGS, *args)
+    session.run("python", "benchmarks/gate.py", mode, *args)
 
 
 @nox.session
@@ -85,8 +77,6 @@ def contention(session: nox.Session) -> None:
 @nox.session
 def browser(session: nox.Session) -> None:
     """Render the saved test run's report and check it offline in headless Chromium."""
-    import shutil  # local: only this session copies files
-
     _install(session)
     run = os.path.join(session.create_tmp(), "run_small")
     shutil.rmtree(run, ignore_errors=True)

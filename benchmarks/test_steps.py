@@ -30,9 +30,25 @@ SIZES = ((8, 64), (8, 256), (2, 1024))
 # choice are per shape); pytest-benchmark's own warm-up is off by default.
 WARMUP_CALLS = 3
 
-# Only to prove the compare gate works (docs/regressions.md): adds this many
-# milliseconds to every timed call. Never set it for real measurements.
+# Only to prove the gates work (docs/regressions.md); never set them for real
+# measurements. BENCH_INJECT_SLEEP_MS adds that many milliseconds to every timed
+# call; BENCH_INJECT_SLOWDOWN=20% makes every call 20% slower (a busy wait as
+# long as 20% of the call itself, like a slower code path); BENCH_INJECT_EXTRA_LAYER=1
+# gives every model one more layer (more work, for the instruction gate).
 INJECT_SLEEP_S = float(os.environ.get("BENCH_INJECT_SLEEP_MS", "0")) / 1000
+INJECT_SLOWDOWN = float(os.environ.get("BENCH_INJECT_SLOWDOWN", "0%").rstrip("%")) / 100
+INJECT_EXTRA_LAYER = os.environ.get("BENCH_INJECT_EXTRA_LAYER", "0") == "1"
+# BENCH_LAYERS=6: every model a stack of that many layers (the default: MODELS').
+LAYERS = int(os.environ["BENCH_LAYERS"]) if os.environ.get("BENCH_LAYERS") else None
+
+
+def model_configs() -> dict[str, dict]:
+    """MODELS with BENCH_LAYERS and BENCH_INJECT_EXTRA_LAYER applied."""
+    configs = {}
+    for name, config in MODELS.items():
+        layers = LAYERS or config["layers"]
+        configs[name] = dict(config, layers=layers + INJECT_EXTRA_LAYER)
+    return configs
 
 DEVICES = [
     pytest.param("cpu"),
@@ -49,9 +65,14 @@ def timed_call(run, device: str):
     sync = torch.cuda.synchronize if device.startswith("cuda") else None
 
     def call():
+        t0 = time.perf_counter()
         run()
         if sync is not None:
             sync()
+        if INJECT_SLOWDOWN:
+            end = time.perf_counter() + (time.perf_counter() - t0) * INJECT_SLOWDOWN
+            while time.perf_counter() < end:
+                pass
         if INJECT_SLEEP_S:
             time.sleep(INJECT_SLEEP_S)
 
@@ -72,7 +93,8 @@ def op_names(run) -> set[str]:
 @pytest.mark.parametrize("device", DEVICES)
 def test_step(benchmark, bench_threads, device, model_name, phase, batch, seq_len):
     torch.manual_seed(0)
-    model = build_model(model_name, MODELS[model_name], device, torch.float32)
+    config = model_configs()[model_name]
+    model = build_model(model_name, config, device, torch.float32)
     step = make_step(model, phase, batch, seq_len, device)
     assert not step.needs_setup  # inference and train_step time one self-contained call
     call = timed_call(step.run, device)
@@ -92,7 +114,8 @@ def test_step(benchmark, bench_threads, device, model_name, phase, batch, seq_le
         threads=torch.get_num_threads(), torch=torch.__version__,
         device_name=(torch.cuda.get_device_name(torch.device(device))
                      if device.startswith("cuda") else "cpu"),
-        injected_sleep_s=INJECT_SLEEP_S or None,
+        layers=config["layers"], injected_sleep_s=INJECT_SLEEP_S or None,
+        injected_slowdown=INJECT_SLOWDOWN or None, injected_extra_layer=INJECT_EXTRA_LAYER,
     )
     assert torch.get_num_threads() == bench_threads
     benchmark(call)

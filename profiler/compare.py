@@ -1,25 +1,48 @@
 """Compare two run directories point by point: did NEW get slower than BASE?
 
-Pipeline of plain functions: load both runs -> match points -> estimate each
-ratio new/base of median latency with a bootstrap interval -> classify ->
-render (rich table, Markdown, HTML). ``compare_command`` returns the exit
-status: 1 when any point regressed, 0 otherwise; bad input raises UsageError.
+Pipeline of plain functions: load both runs -> refuse when their sweep.toml
+differ where it matters -> match points -> per point, the ratio new/base and an
+interval from the *instances* of both runs -> classify -> render (rich table,
+Markdown, HTML: compare_render.py). ``compare_command`` returns the exit status:
+1 when any point regressed, 0 otherwise; bad input raises UsageError (exit 2).
 
-When is a point "regressed beyond the threshold with significance"? Both:
-  * practical: the point estimate of new/base exceeds 1 + threshold, and
-  * statistical: the 95% bootstrap interval of the ratio lies entirely above 1.
-This is the rule of asv's ``compare`` (factor and significance). The stricter
-rule "interval's lower bound > 1 + threshold" misses real 10-20% slowdowns
-whenever a point has few or noisy samples; the looser "interval above 1"
-alone flags the 1-3% drift that separates any two runs on one machine. The
-interval only knows within-run noise, not run-to-run drift: that is what the
-threshold is for. Under pure noise a point is flagged with probability at
-most ~2.5% (one tail of a 95% interval), so a sweep with many noisy points
-can still raise a false alarm: such points are marked "noisy" in the note.
+Why instances and not samples: the samples of one process agree with each
+other to 1-2% even when that whole process is 20-50% off. The same point
+measured in five processes gave medians of 18.65, 18.68, 18.09, 19.50 and
+28.75 ms. A bootstrap over one process's samples claimed a precision the next
+process did not have: two runs of unchanged code came out 25 regressed and 39
+improved. An instance is one independent measurement (fresh process, model and
+inputs) and its median is one number; how far those numbers spread is the
+noise between runs.
+
+The rule, per point, with t the threshold (default 10%):
+  ratio = median(new instance medians) / median(base instance medians)
+  lo    = min(new) / max(base)    the fastest new instance against the slowest base one
+  hi    = max(new) / min(base)
+  regressed     lo > 1 + t: every new instance is more than t slower than every
+                base instance. lo <= ratio, so the ratio is beyond the threshold
+                too, and by more than the spread of the instances on both sides.
+  improved      hi < 1 / (1 + t), the mirror image.
+  inconclusive  the ratio is beyond the threshold but the instance ranges
+                overlap that far (the noise is as large as the change), or a
+                side was measured under contention (its threads waited for a
+                core), or a side has no instance with enough samples.
+  unchanged     otherwise.
+Interference on a shared machine only ever adds time, mostly to one process at
+a time; a slower code path slows every instance. Requiring all instances to
+agree is what separates the two. With two instances a side and the five
+medians above as the noise, no split of them into a base and a new run is
+flagged, and a 20% slowdown is caught whenever the base instances are free of
+the slow process (tests/test_compare.py).
+
+Records written before instances existed hold one process's samples: one
+instance. With one instance on both sides lo = hi = ratio, so the rule is the
+threshold alone, and the note says that the run-to-run noise is unknown ("noise unknown").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -28,17 +51,14 @@ from pathlib import Path
 import numpy as np
 
 from profiler.errors import UsageError
-from profiler.records import NOISY_REL_IQR, Point
-from profiler.store import ENV_FILE, load_env, load_results
+from profiler.records import Point
+from profiler.store import ENV_FILE, SWEEP_FILE, load_env, load_results
+from profiler.timing import MIN_SAMPLES_FLOOR
 
-# Bootstrap resamples: 2000 puts the 2.5%/97.5% percentiles within ~0.5% of
-# their limit for 20-200 samples, and takes ~5 ms per point.
-RESAMPLES = 2000
-SEED = 0  # fixed: the same two runs always give the same verdicts
-CONFIDENCE = 0.95
-# With fewer samples a side the bootstrap interval is meaningless (one sample
-# gives a zero-width interval), so no significance is claimed.
-MIN_SAMPLES = 5
+# An instance counts when its median rests on at least as many samples as the
+# sampler ever stops at (it may stop at MIN_SAMPLES_FLOOR when out of time):
+# one number for both, so a slow point is never "too few samples" by design.
+MIN_SAMPLES = MIN_SAMPLES_FLOOR
 
 # env.json keys whose difference makes timings incomparable (warned loudly),
 # and keys that differ by design between a baseline and a candidate (shown).
@@ -61,11 +81,13 @@ class Comparison:
     sort_key: tuple
     verdict: str  # one of VERDICTS
     note: str = ""
-    base_median: float | None = None
+    base_median: float | None = None  # median of the instance medians
     new_median: float | None = None
-    ratio: float | None = None  # new / base of the median latency
-    lo: float | None = None  # CONFIDENCE interval of ratio
-    hi: float | None = None
+    ratio: float | None = None  # new / base of those medians
+    lo: float | None = None  # min(new instances) / max(base instances)
+    hi: float | None = None  # max(new instances) / min(base instances)
+    base_instances: int = 0  # instances that counted on each side
+    new_instances: int = 0
 
 
 def parse_threshold(text: str) -> float:
@@ -92,7 +114,7 @@ def _point(row: dict) -> Point:
 def load_run(run_dir: str | Path) -> dict[str, dict]:
     """Rows of a run keyed by point_id (recomputed from the Point fields when absent).
 
-    A point recorded twice (a resumed run) keeps its last row."""
+    A point recorded twice (a resumed run, a second attempt) keeps its last row."""
     path = Path(run_dir)
     if not path.is_dir():
         raise UsageError(f"{run_dir}: no such run directory")
@@ -107,73 +129,99 @@ def load_run(run_dir: str | Path) -> dict[str, dict]:
     return rows
 
 
-def ratio_interval(base: np.ndarray, new: np.ndarray, resamples: int = RESAMPLES,
-                   seed: int = SEED) -> tuple[float, float, float]:
-    """median(new) / median(base) and its percentile-bootstrap interval.
+def instance_medians(row: dict) -> np.ndarray:
+    """Median seconds per call of each instance of ``row`` that rests on enough samples.
 
-    Both runs are resampled independently (they are independent measurements)."""
-    rng = np.random.default_rng(seed)
+    A row without ``instance_medians_s`` (written before instances existed) is one
+    instance: the median of its samples."""
+    medians = row.get("instance_medians_s")
+    if medians:
+        sizes = row.get("instance_sizes")
+        if not sizes or len(sizes) != len(medians):
+            sizes = [MIN_SAMPLES] * len(medians)  # sizes unknown: trust the writer
+        kept = [m for m, k in zip(medians, sizes, strict=True) if m is not None and m > 0
+                and k >= MIN_SAMPLES]
+        return np.asarray(kept, dtype=float)
+    samples = [s for s in row.get("latency_samples_s") or [] if s is not None]
+    if len(samples) < MIN_SAMPLES or np.median(samples) <= 0:
+        return np.asarray([], dtype=float)
+    return np.asarray([np.median(samples)], dtype=float)
+
+
+def ratio_interval(base: np.ndarray, new: np.ndarray) -> tuple[float, float, float]:
+    """(ratio, lo, hi) of the rule in the module docstring, from instance medians."""
     ratio = float(np.median(new) / np.median(base))
-    # Blocks bound the (resamples, n) index matrix to ~32 MB for huge sample counts.
-    block = max(1, min(resamples, 4_000_000 // max(base.size, new.size)))
-    ratios = []
-    for start in range(0, resamples, block):
-        b = min(block, resamples - start)
-        mb = np.median(base[rng.integers(0, base.size, (b, base.size))], axis=1)
-        mn = np.median(new[rng.integers(0, new.size, (b, new.size))], axis=1)
-        ratios.append(mn / mb)
-    tail = (1 - CONFIDENCE) / 2 * 100
-    lo, hi = np.percentile(np.concatenate(ratios), [tail, 100 - tail])
-    return ratio, float(lo), float(hi)
+    return ratio, float(new.min() / base.max()), float(new.max() / base.min())
 
 
 def classify(ratio: float, lo: float, hi: float, threshold: float) -> str:
-    """regressed / improved / unchanged under the rule in the module docstring."""
-    if ratio > 1 + threshold and lo > 1:
+    """regressed / improved / inconclusive / unchanged under the rule in the module docstring."""
+    up, down = 1 + threshold, 1 / (1 + threshold)  # symmetric in log space
+    if lo > up:
         return "regressed"
-    # Symmetric in log space: a 5% threshold means new faster than base / 1.05.
-    if ratio < 1 / (1 + threshold) and hi < 1:
+    if hi < down:
         return "improved"
+    if ratio > up or ratio < down:
+        return "inconclusive"  # a change as large as the threshold, but within the noise
     return "unchanged"
-
-
-def _samples(row: dict) -> np.ndarray:
-    return np.asarray([s for s in row.get("latency_samples_s") or [] if s is not None],
-                      dtype=float)
 
 
 def _median(a: np.ndarray) -> float | None:
     return float(np.median(a)) if a.size else None
 
 
-def _is_noisy(a: np.ndarray) -> bool:
-    q25, med, q75 = np.quantile(a, [0.25, 0.5, 0.75])
-    return med <= 0 or (q75 - q25) / med >= NOISY_REL_IQR
+def _over_budget(row: dict) -> bool:
+    """A row skipped because its predicted time exceeded the point budget (runner.py)."""
+    return row.get("status") == "skipped" and "budget" in (row.get("error") or "")
+
+
+def _failure_verdict(base: dict, new: dict) -> tuple[str, str]:
+    """(verdict, note) for a point that is not ok on at least one side."""
+    bs, ns = base.get("status", "ok"), new.get("status", "ok")
+    # A point that ran before and fails now is a regression (an OOM is the worst
+    # slowdown); so is one now skipped because it is predicted to exceed the point
+    # budget: the budget is the same (spec check), so its curve got slower. A skip
+    # for another reason (its curve stopped at an OOM below it) is not comparable:
+    # the failure itself is flagged at its own point.
+    if bs == "ok" and ns != "skipped":
+        return "regressed", f"new failed: {ns}"
+    if bs == "ok" and _over_budget(new):
+        return "regressed", "new skipped: over the point budget"
+    if ns == "ok" and bs != "skipped":
+        return "improved", f"base failed: {bs}"
+    if ns == "ok" and _over_budget(base):
+        return "improved", "base skipped: over the point budget"
+    return "not-comparable", f"base {bs}, new {ns}"
 
 
 def compare_pair(key: str, base: dict, new: dict, threshold: float) -> Comparison:
     """Compare one point present in both runs."""
     p = _point(new)
-    common = dict(key=key, label=p.label(), sort_key=_sort_key(p))
-    bs, ns = base.get("status", "ok"), new.get("status", "ok")
-    b, n = _samples(base), _samples(new)
-    common.update(base_median=_median(b), new_median=_median(n))
-    if bs != "ok" or ns != "ok":
-        # A point that ran before and fails now is a regression (an OOM is the
-        # worst slowdown); "skipped" is a budget decision, not a failure.
-        if bs == "ok" and ns != "skipped":
-            return Comparison(**common, verdict="regressed", note=f"new failed: {ns}")
-        if ns == "ok" and bs != "skipped":
-            return Comparison(**common, verdict="improved", note=f"base failed: {bs}")
-        return Comparison(**common, verdict="not-comparable", note=f"base {bs}, new {ns}")
-    if min(b.size, n.size) < MIN_SAMPLES or np.median(b) <= 0:
+    b, n = instance_medians(base), instance_medians(new)
+    common = dict(key=key, label=p.label(), sort_key=_sort_key(p), base_median=_median(b),
+                  new_median=_median(n), base_instances=int(b.size),
+                  new_instances=int(n.size))
+    if base.get("status", "ok") != "ok" or new.get("status", "ok") != "ok":
+        verdict, note = _failure_verdict(base, new)
+        return Comparison(**common, verdict=verdict, note=note)
+    if not b.size or not n.size:
         return Comparison(**common, verdict="inconclusive",
-                          note=f"too few samples ({b.size} base, {n.size} new)")
+                          note=f"too few samples (fewer than {MIN_SAMPLES} per instance)")
     ratio, lo, hi = ratio_interval(b, n)
-    noisy = [side for side, a in (("base", b), ("new", n)) if _is_noisy(a)]
-    return Comparison(**common, verdict=classify(ratio, lo, hi, threshold),
-                      note=f"noisy {' and '.join(noisy)}" if noisy else "",
-                      ratio=ratio, lo=lo, hi=hi)
+    verdict = classify(ratio, lo, hi, threshold)
+    notes = []
+    contended = [side for side, row in (("base", base), ("new", new)) if row.get("contended")]
+    if contended:
+        # Its threads waited for a core: the numbers measure the machine, not the model.
+        verdict = "inconclusive"
+        notes.append(f"contended {' and '.join(contended)}")
+    elif verdict == "inconclusive":
+        notes.append("instances overlap")
+    single = [side for side, a in (("base", b), ("new", n)) if a.size == 1]
+    if single:
+        notes.append(f"1 instance in {' and '.join(single)}: noise unknown")
+    return Comparison(**common, verdict=verdict, note="; ".join(notes), ratio=ratio, lo=lo,
+                      hi=hi)
 
 
 def _sort_key(p: Point) -> tuple:
@@ -192,12 +240,72 @@ def compare_runs(base: dict[str, dict], new: dict[str, dict],
         only = "only-in-base" if key in base else "only-in-new"
         row = base.get(key) or new[key]
         p = _point(row)
-        med = _median(_samples(row))
+        inst = instance_medians(row)
+        med = _median(inst)
         out.append(Comparison(key=key, label=p.label(), sort_key=_sort_key(p), verdict=only,
                               note="" if row.get("status", "ok") == "ok" else row["status"],
                               base_median=med if key in base else None,
-                              new_median=None if key in base else med))
+                              new_median=None if key in base else med,
+                              base_instances=inst.size if key in base else 0,
+                              new_instances=0 if key in base else inst.size))
     return sorted(out, key=lambda c: c.sort_key)
+
+
+# Sections of sweep.toml whose difference makes two runs incomparable. [timing]
+# decides how each point is measured; [models] what is measured under a given
+# point_id (the id names the model, not its layers); [budget] which points are
+# skipped or killed, and a budget skip counts as a regression. Not compared:
+# name and description (labels), [profile] (traces are taken after the timed
+# points, in their own calls) and [grid] (a point in one grid only is shown as
+# only-in-base / only-in-new, never matched).
+SPEC_SECTIONS = ("models", "timing", "budget")
+
+
+def _spec_fields(spec) -> dict[str, object]:
+    """'[timing].max_time_s' -> value for every compared key of a parsed spec."""
+    flat = {}
+    for section in ("timing", "budget"):
+        for k, v in dataclasses.asdict(getattr(spec, section)).items():
+            flat[f"[{section}].{k}"] = v
+    for name, table in spec.models.items():
+        for k, v in table.items():
+            flat[f"[models.{name}].{k}"] = v
+    return flat
+
+
+def spec_differences(base_dir: Path, new_dir: Path) -> tuple[list[str], list[str]]:
+    """(differences, warnings): every key of SPEC_SECTIONS that differs between the
+    two runs' sweep.toml ('[timing].max_time_s: 2.0 -> 1.0'), read through
+    parse_spec so that defaults count the same as keys written out.
+
+    Models are compared when both grids have them: only their points can match.
+    A run without sweep.toml, or one that no longer parses, is a warning."""
+    from profiler.spec import parse_spec  # spec imports torch-side modules; only here
+
+    specs, warnings = [], []
+    for d in (base_dir, new_dir):
+        path = Path(d) / SWEEP_FILE
+        if not path.is_file():
+            warnings.append(f"{d} has no {SWEEP_FILE}: cannot check that both runs used the "
+                            "same models, timing and budget")
+            continue
+        try:
+            specs.append(parse_spec(path.read_text(encoding="utf-8"), str(path)))
+        except UsageError as e:
+            warnings.append(f"cannot read {path} to check the specs: {e}")
+    if len(specs) < 2:
+        return [], warnings
+    base_spec, new_spec = specs
+    shared = set(base_spec.grid["model"]) & set(new_spec.grid["model"])
+
+    def keep(key: str) -> bool:
+        return not key.startswith("[models.") or key[8:].split("]")[0] in shared
+
+    b, n = _spec_fields(base_spec), _spec_fields(new_spec)
+    unset = "(unset)"
+    diffs = [f"{k}: {_show(b.get(k, unset))} -> {_show(n.get(k, unset))}"
+             for k in sorted(b.keys() | n.keys()) if keep(k) and b.get(k, unset) != n.get(k, unset)]
+    return diffs, warnings
 
 
 def _comparable_env(env: dict) -> dict:
@@ -274,8 +382,13 @@ def compare_command(args) -> int:
         out = Path(args.out) if args.out else new_dir / f"compare.{fmt}"
         if not out.parent.is_dir():
             raise UsageError(f"--out {out}: directory {out.parent} does not exist")
+    spec_diffs, spec_warnings = spec_differences(base_dir, new_dir)
+    if spec_diffs and not getattr(args, "allow_spec_change", False):
+        raise UsageError(f"the runs were measured with different specs: {'; '.join(spec_diffs)}"
+                         " (pass --allow-spec-change to compare them anyway)")
     comps = compare_runs(base, new, threshold)
     warnings, info = env_differences(base_dir, new_dir, base, new)
+    warnings = [f"sweep.toml {d}" for d in spec_diffs] + spec_warnings + warnings
     for w in warnings:
         print(f"WARNING: runs differ: {w}", file=sys.stderr)
     ctx = compare_render.Context(base=str(base_dir), new=str(new_dir), threshold=threshold,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.table import Table
 
-from profiler.compare import CONFIDENCE, Comparison, summary
+from profiler.compare import Comparison, summary
 
 COLORS = {"regressed": "bold red", "improved": "green", "unchanged": "", "inconclusive": "yellow",
           "not-comparable": "yellow", "only-in-base": "cyan", "only-in-new": "cyan"}
@@ -28,8 +28,9 @@ class Context:
 
     def rule(self) -> str:
         t = self.threshold
-        return (f"regressed: new/base > {1 + t:.3g} and the {CONFIDENCE:.0%} interval is above 1; "
-                f"improved: new/base < {1 / (1 + t):.3g} and the interval is below 1")
+        return (f"regressed: every new instance > {1 + t:.3g} x every base instance (instance "
+                f"range above {1 + t:.3g}); improved: range below {1 / (1 + t):.3g}; "
+                "inconclusive: new/base beyond those but the ranges overlap, or contended")
 
 
 def fmt_seconds(s: float | None) -> str:
@@ -46,11 +47,13 @@ def _cells(c: Comparison) -> list[str]:
     ratio = "-" if c.ratio is None else f"{c.ratio:.3f}"
     interval = "-" if c.lo is None else f"[{c.lo:.3f}, {c.hi:.3f}]"
     return [c.label, fmt_seconds(c.base_median), fmt_seconds(c.new_median), ratio, interval,
-            c.verdict, c.note]
+            f"{c.base_instances}/{c.new_instances}", c.verdict, c.note]
 
 
-HEADERS = ["point", "base median", "new median", "new/base", f"{CONFIDENCE:.0%} interval",
-           "verdict", "note"]
+HEADERS = ["point", "base median", "new median", "new/base", "instance range",
+           "instances", "verdict", "note"]  # instances: base/new
+VERDICT_COLUMN = HEADERS.index("verdict")
+NUMERIC = {1, 2, 3, 4, 5}  # right-aligned columns
 
 
 def print_table(comps: list[Comparison], ctx: Context, console: Console | None = None) -> None:
@@ -60,8 +63,8 @@ def print_table(comps: list[Comparison], ctx: Context, console: Console | None =
         if not console.is_terminal:
             console.width = 160  # CI logs: 80 columns would wrap every row
     table = Table(title=f"{ctx.new} vs {ctx.base}", caption=ctx.rule())
-    for h in HEADERS:
-        table.add_column(h, justify="right" if "median" in h or h == "new/base" else "left")
+    for j, h in enumerate(HEADERS):
+        table.add_column(h, justify="right" if j in NUMERIC else "left")
     for c in comps:
         table.add_row(*_cells(c), style=COLORS.get(c.verdict, ""))
     console.print(table)
@@ -84,7 +87,7 @@ def markdown(comps: list[Comparison], ctx: Context) -> str:
     for c in comps:
         cells = [x.replace("|", "\\|") for x in _cells(c)]
         if c.verdict == "regressed":
-            cells[5] = f"**{cells[5]}**"
+            cells[VERDICT_COLUMN] = f"**{cells[VERDICT_COLUMN]}**"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -111,7 +114,7 @@ def html(comps: list[Comparison], ctx: Context) -> str:
         parts.append(f"<p>note: runs differ: {e(i)}</p>")
     parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADERS) + "</tr>")
     for c in comps:
-        tds = "".join(f"<td class='num'>{e(x)}</td>" if 1 <= j <= 4 else f"<td>{e(x)}</td>"
+        tds = "".join(f"<td class='num'>{e(x)}</td>" if j in NUMERIC else f"<td>{e(x)}</td>"
                       for j, x in enumerate(_cells(c)))
         parts.append(f"<tr class='{c.verdict}'>{tds}</tr>")
     parts.append("</table></body></html>")

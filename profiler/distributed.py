@@ -379,7 +379,7 @@ def run_sweep_distributed(spec: specs.SweepSpec, run_dir: Path, opts: ExecutorOp
         else:
             interrupted = _watch(jobs, run_dir, merge, None, poll_s)
         merge_extras(run_dir)
-        store.write_csv(run_dir, store.latest(store.load_results(run_dir)))
+        store.write_csv(run_dir, store.load_results(run_dir))
     _print_failures(jobs, merge)
     return _summarize(jobs, merge, todo, run_dir, interrupted)
 

@@ -242,7 +242,8 @@ def reconcile(run_dir: Path, out: store.RunStore) -> list[dict]:
     killed) and drop the placeholders of points dead jobs left, so they run again.
     Returns the rows that count as done."""
     start_session(run_dir)  # fence off jobs of earlier sessions before reading their files
-    rows = store.load_results(run_dir) if (run_dir / store.RESULTS_FILE).exists() else []
+    # every line, superseded attempts included: a rewrite must not lose history
+    rows = store.load_history(run_dir) if (run_dir / store.RESULTS_FILE).exists() else []
     keep = [r for r in rows if not is_placeholder(r)]
     dropped = [r for r in rows if is_placeholder(r)]
     attempts = {r["point_id"]: r.get("attempt") or 1 for r in keep}

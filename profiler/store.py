@@ -6,8 +6,9 @@
     RUN_DIR/results.csv    the same rows for spreadsheets (raw samples as a JSON list)
     RUN_DIR/traces/  figures/  report.html  report.md
 
-Readers (report, compare) only need ``load_results``; they must cope with a run
-that was interrupted (a last line cut short) or is still being written.
+Readers (report, compare) only need ``load_results`` (the record per point); they
+must cope with a run that was interrupted (a last line cut short) or is still being
+written.
 """
 
 from __future__ import annotations
@@ -31,14 +32,20 @@ TRACES_DIR = "traces"  # Chrome/Perfetto traces, one per traced point
 TRACE_INDEX = "traces/index.jsonl"  # one row per trace: the point, file, op table
 
 
-def load_results(run_dir: str | Path) -> list[dict]:
-    """Every complete record in RUN_DIR/results.jsonl, in file order.
-
-    A last line without its newline (a sweep killed mid-write) is ignored."""
+def load_history(run_dir: str | Path) -> list[dict]:
+    """Every complete line of RUN_DIR/results.jsonl, in file order: a point measured
+    again (the second pass) has a line per attempt. A last line without its newline
+    (a sweep killed mid-write) is ignored."""
     path = Path(run_dir) / RESULTS_FILE
     if not path.is_file():
         raise UsageError(f"{run_dir}: not a run directory (no {RESULTS_FILE})")
     return read_jsonl(path)
+
+
+def load_results(run_dir: str | Path) -> list[dict]:
+    """The record of every point: the last line per point_id, where the point first
+    appeared (results.jsonl is append-only; a later attempt supersedes)."""
+    return latest(load_history(run_dir))
 
 
 def latest(rows: list[dict]) -> list[dict]:

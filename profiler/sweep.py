@@ -97,7 +97,7 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
             summary = runner.run_points(spec, points, done_rows, out.append, run_id,
                                         workers=workers, **hooks)
             if not summary.interrupted and spec.profile.points != "none":
-                targets = runner.trace_targets(spec, store.latest(store.load_results(run_dir)))
+                targets = runner.trace_targets(spec, store.load_results(run_dir))
                 traced = {t["point_id"] for t in store.load_traces(run_dir)}
                 index = run_dir / store.TRACE_INDEX
                 runner.run_traces(spec, targets, worker, run_dir / store.TRACES_DIR, traced,
@@ -113,7 +113,7 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
                 w.close()
             if bar:
                 bar.__exit__(None, None, None)
-        store.write_csv(run_dir, store.latest(store.load_results(run_dir)))
+        store.write_csv(run_dir, store.load_results(run_dir))
     # efficiency is judged against the whole sweep, reference and traces included
     summary.wall_s = time.perf_counter() - t0
     return summary
@@ -159,7 +159,7 @@ def print_summary(spec, run_dir: Path, summary: RunSummary, total_s: float,
         console.print(f"second pass: {summary.remeasured} points measured again "
                       "(contended, out of line with their curve, disagreeing or noisy)")
     if (run_dir / store.RESULTS_FILE).exists():
-        rows = store.latest(store.load_results(run_dir))
+        rows = store.load_results(run_dir)
         flagged = sum(r.get("status") == "ok" and r.get("contended") is True for r in rows)
         if flagged:
             console.print(f"[yellow]{flagged} points contended[/yellow]: a busy neighbour "

@@ -22,7 +22,7 @@ from profiler.errors import UsageError
 from profiler.grid import expand
 from profiler.records import Point, result_row
 from profiler.spec import load_spec, parse_spec
-from profiler.store import RunStore, load_results, read_jsonl
+from profiler.store import RunStore, load_history, load_results, read_jsonl
 
 # The `test` extra installs submitit; the not-installed path is simulated either way.
 needs_submitit = pytest.mark.skipif(importlib.util.find_spec("submitit") is None,
@@ -265,7 +265,7 @@ def test_smoke_grid_in_two_local_jobs_matches_the_grid(tmp_path, in_repo):
     code = main(["sweep", str(spec_path), "--out", str(out), "--no-report", "--quiet",
                  "--profile", "none", *submitit_args("cluster=local", "shards=2")])
     assert code == 0
-    lines = load_results(out)
+    lines = load_history(out)
     rows = [r for r in lines if r["attempt"] == 1]
     expected = sorted(p.point_id for p in expand(load_spec(str(spec_path))))
     assert sorted(r["point_id"] for r in rows) == expected  # each point exactly once

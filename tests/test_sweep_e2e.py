@@ -17,7 +17,7 @@ from profiler.models import build_model
 from profiler.records import RESULT_FIELDS
 from profiler.spec import load_spec
 from profiler.steps import make_step
-from profiler.store import RunStore, latest, load_results
+from profiler.store import RunStore, load_history, load_results
 from profiler.timing import CpuTimer, TimingConfig, sample
 
 REQUIRED = ("model family params seq_len batch_size device dtype threads phase status "
@@ -29,8 +29,8 @@ REQUIRED = ("model family params seq_len batch_size device dtype threads phase s
 def test_smoke_sweep_writes_the_run_directory(tmp_path, in_repo):
     out = tmp_path / "run"
     assert main(["sweep", "smoke", "--out", str(out), "--no-report", "--quiet"]) == 0
-    lines = load_results(out)
-    rows = latest(lines)
+    lines = load_history(out)
+    rows = load_results(out)
     spec = load_spec("smoke")
     n_points = 1
     for values in spec.grid.values():
