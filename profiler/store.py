@@ -96,6 +96,23 @@ def write_csv(run_dir: str | Path, rows: list[dict]) -> Path:
     return path
 
 
+def check_new_dir(flag: str, path: Path) -> None:
+    """``path`` is a directory, or one can be made there; UsageError otherwise. Checked
+    before anything is written, so a bad --out fails with nothing created."""
+    try:
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{flag} {path}: exists and is not a directory")
+        parent = path
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UsageError(f"{flag} {path}: {parent} is not a directory")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{flag} {path}: {parent} is not writable")
+    except OSError as e:  # e.g. a name too long for the file system
+        raise UsageError(f"{flag} {path}: {e.strerror}") from None
+
+
 class RunStore:
     """Writer side of a run directory: exclusive lock, append-only results."""
 
@@ -106,7 +123,11 @@ class RunStore:
 
     def open(self) -> RunStore:
         """Create the directory, take the lock (or refuse), repair a cut last line."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"{self.dir}: cannot create the run directory ({e.strerror})") \
+                from None
         self._lock = open(self.dir / LOCK_FILE, "a+")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

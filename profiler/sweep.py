@@ -35,20 +35,21 @@ def choose_spec(args, resolve=specs.resolve_devices) -> specs.SweepSpec:
             if specs.to_toml(asked) != specs.to_toml(spec):
                 raise UsageError(f"{args.spec}: differs from the spec of the run in {saved}; "
                                  "resume without a spec to continue that run")
-        return resolve(spec)
-    spec = specs.load_spec(args.spec or "default")
-    if args.device:
-        spec = specs.with_devices(spec, args.device)
-    if getattr(args, "profile", None):
-        spec = specs.with_profile(spec, args.profile)
-    return resolve(spec)
+    else:
+        spec = specs.load_spec(args.spec or "default")
+        if args.device:
+            spec = specs.with_devices(spec, args.device)
+        if getattr(args, "profile", None):
+            spec = specs.with_profile(spec, args.profile)
+    spec = resolve(spec)
+    specs.check_models(spec)  # every model builds (on the meta device) before any point runs
+    return spec
 
 
 def choose_run_dir(args, spec: specs.SweepSpec) -> Path:
     if args.out:
         run_dir = Path(args.out)
-        if run_dir.exists() and not run_dir.is_dir():
-            raise UsageError(f"--out {run_dir}: exists and is not a directory")
+        store.check_new_dir("--out", run_dir)
         if not args.resume and (run_dir / store.RESULTS_FILE).exists():
             raise UsageError(f"--out {run_dir}: already holds results; pass --resume to "
                              "continue that run, or choose another directory")

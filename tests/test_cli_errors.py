@@ -41,7 +41,8 @@ def write(tmp_path, text, name="s.toml"):
     ("[grid]\nmodel = ['lstm']\nseq_len = [8]\ndtype = ['float8']\n", "one of float32"),
     ("[grid]\nmodel = ['lstm']\nseq_len = [8]\nphase = ['fwd']\n", "one of inference"),
     ("[grid]\nmodel = ['lstm']\n", "[grid].seq_len: missing"),
-    (GOOD + "[budget]\npoint_seconds = -1\n", "[budget].point_seconds: expected a non-negative"),
+    (GOOD + "[budget]\npoint_seconds = -1\n", "[budget].point_seconds: expected a number of "
+                                              "seconds > 0"),
     (GOOD + "[budget]\nhurry = 1\n", "unknown key [budget].'hurry'"),
     ("[grid]\nmodel = ['lstm']\nseq_len = [8]\ndevice = ['tpu']\n", "device 'tpu' is not "
                                                                    "available here; available: "
