@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -135,13 +136,29 @@ def run_sweep_command(args) -> int:
                                                     progress=progress)
     else:
         summary = run_sweep(spec, run_dir, resume=args.resume, progress=progress)
+    rows = store.load_results(run_dir)  # this session's and, on --resume, the earlier ones
+    any_ok = any(r["status"] == "ok" for r in rows)
     report_paths = []
-    if not args.no_report and not summary.interrupted:
+    if not args.no_report and not summary.interrupted and any_ok:
         from profiler.report import render_report
 
         report_paths = render_report(run_dir, ("html", "md"))
     print_summary(spec, run_dir, summary, time.perf_counter() - t0, report_paths)
-    return 130 if summary.interrupted else 0
+    if summary.interrupted:
+        return 130
+    if not any_ok:  # nothing measured is a failure, whatever the reasons (CI must see it)
+        print_failures(spec, rows)
+        return 1
+    return 0
+
+
+def print_failures(spec, rows: list[dict]) -> None:
+    """Why no point came out ok: each distinct status and message once, with its count."""
+    counts = Counter((r["status"], r.get("error") or "(no message)") for r in rows)
+    print(f"sweep {spec.name}: no point came out ok ({len(rows)} recorded)"
+          + (":" if rows else "; continue with --resume"), file=sys.stderr)
+    for (status, error), n in counts.most_common():
+        print(f"  {n:>4} x {status}: {error}", file=sys.stderr)
 
 
 def print_summary(spec, run_dir: Path, summary: RunSummary, total_s: float,
