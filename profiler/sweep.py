@@ -128,6 +128,8 @@ def run_sweep_command(args) -> int:
         opts = distributed.options_from_args(args)  # no submitit: exit 2 before any work
     spec = choose_spec(args, (lambda s: distributed.resolve_devices(s, opts)) if opts is not None
                        else specs.resolve_devices)
+    if opts is not None:
+        distributed.check_executor(opts, spec)
     run_dir = choose_run_dir(args, spec)
     t0 = time.perf_counter()
     progress = not args.quiet and sys.stderr.isatty()
