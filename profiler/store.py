@@ -49,8 +49,7 @@ def load_traces(run_dir: str | Path) -> list[dict]:
 
 def load_peaks(run_dir: str | Path) -> list[dict]:
     """RUN_DIR/peak.json ([] when absent)."""
-    path = Path(run_dir) / PEAK_FILE
-    return json.loads(path.read_text()) if path.is_file() else []
+    return read_json(Path(run_dir) / PEAK_FILE, [])
 
 
 def append_jsonl(path: Path, row: dict) -> None:
@@ -66,22 +65,40 @@ def read_jsonl(path: Path) -> list[dict]:
     """Complete JSON lines of ``path``; a last line cut short by a kill is ignored."""
     rows = []
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.endswith("\n"):
-                break  # cut short by a kill; resume truncates it
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{path}:{lineno}: not a JSON record ({e.msg})") from None
+        try:
+            lines = list(f)
+        except UnicodeDecodeError as e:
+            raise UsageError(f"{path}: not UTF-8 text (at byte {e.start})") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.endswith("\n"):
+            break  # cut short by a kill; resume truncates it
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise UsageError(f"{path}:{lineno}: not a JSON record "
+                             f"({getattr(e, 'msg', 'nested too deeply')})") from None
+        if not isinstance(row, dict):
+            raise UsageError(f"{path}:{lineno}: expected a JSON object, got "
+                             f"{type(row).__name__}")
+        rows.append(row)
     return rows
+
+
+def read_json(path: Path, default):
+    """A JSON file of the run directory, ``default`` when absent; UsageError when broken."""
+    if not path.is_file():
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise UsageError(f"{path}: not a JSON file ({type(e).__name__})") from None
 
 
 def load_env(run_dir: str | Path) -> dict:
     """RUN_DIR/env.json, or {} when it is missing."""
-    path = Path(run_dir) / ENV_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json(Path(run_dir) / ENV_FILE, {})
 
 
 def write_csv(run_dir: str | Path, rows: list[dict]) -> Path:

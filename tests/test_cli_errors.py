@@ -91,6 +91,21 @@ def test_out_with_results_needs_resume(tmp_path, capsys, in_repo):
     assert code == 2 and "already holds results; pass --resume" in err
 
 
+@pytest.mark.parametrize("argv, expected", [
+    (["--device", ""], "--device: [grid].device: expected a list of strings, got ''"),
+    (["--out", "{tmp}/file/run"], "file is not a directory"),
+    (["--out", "{tmp}/" + "x" * 300], "File name too long"),
+])
+def test_bad_sweep_flag(tmp_path, capsys, argv, expected):
+    (tmp_path / "file").write_text("")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "run")]
+    code, err = run_cli(capsys, "sweep", write(tmp_path, GOOD), "--quiet", *argv)
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "s.toml"]  # nothing made
+
+
 def test_resume_without_run(tmp_path, capsys):
     code, err = run_cli(capsys, "sweep", "--resume", "--out", str(tmp_path / "x"))
     assert code == 2 and "nothing to resume" in err

@@ -324,3 +324,21 @@ def test_bad_run_dir_is_one_clear_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "not a run directory (no results.jsonl)" in err
     assert main(["report", str(RUN), "--format", "pdf"]) == 2
     assert "unknown report format ['pdf']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("env.json", b"{", "env.json: not a JSON file"),
+    ("peak.json", b"\xff", "peak.json: not a JSON file"),
+    ("results.jsonl", b"\xff\n", "results.jsonl: not UTF-8 text"),
+])
+def test_broken_run_file_is_one_line_and_writes_nothing(tmp_path, capsys, name, content,
+                                                        message):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    (run / name).write_bytes(content)
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (run / "report.html").exists() and not (run / "figures").exists()
