@@ -275,15 +275,15 @@ def _check_plain(source: str, key: str, value) -> None:
             _check_plain(source, f"{key}[{i}]", item)
     elif isinstance(value, dict):
         for k, item in value.items():
-            _check_plain(source, f"{key}.{k}", item)
+            _check_plain(source, f"{key}.{_toml_key(k)}", item)  # quoted: one line
     elif not isinstance(value, bool | int | float | str | datetime.date | datetime.time):
         raise _err(source, key, "a TOML value", value)
 
 
 def _model_section(source: str, name: str, section) -> dict:
+    if not re.fullmatch(NAME_RE, name):  # checked first: the name goes into messages
+        raise _err(source, "[models]", "model names of letters, digits, '.', '_' or '-'", name)
     where = f"[models.{name}]"
-    if not re.fullmatch(NAME_RE, name):
-        raise _err(source, where, "a model name of letters, digits, '.', '_' or '-'", name)
     if not isinstance(section, dict):
         raise _err(source, where, "a table", section)
     if "factory" in section:
@@ -291,7 +291,7 @@ def _model_section(source: str, name: str, section) -> dict:
         if not isinstance(factory, str) or not re.fullmatch(r"\w+(\.\w+)*:\w+", factory):
             raise _err(source, f"{where}.factory", "'package.module:function'", factory)
         for k, v in section.items():  # the rest are the factory's keyword arguments
-            _check_plain(source, f"{where}.{k}", v)
+            _check_plain(source, f"{where}.{_toml_key(k)}", v)
         return dict(section)
     base = section.get("base", name)
     if not isinstance(base, str) or base not in BUILTIN:
