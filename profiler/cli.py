@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
+        # one line, whatever text a library put into the message
+        print("error: " + "; ".join(str(e).strip().splitlines()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -68,12 +69,21 @@ class ExecutorOptions:
     params: dict = field(default_factory=dict)
 
 
-def _value(text: str):
+def _value(key: str, text: str):
     """'60' -> 60, '2.5' -> 2.5, 'true' -> True, '[0,1]' -> [0, 1], 'gpu' -> 'gpu'."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        # JSON would read NaN and Infinity as numbers: no scheduler setting means those
+        value = json.loads(text, parse_constant=lambda c: _bad_number(key, c))
+    except (json.JSONDecodeError, RecursionError):
         return text
+    if key == "timeout_min" and (isinstance(value, bool) or not isinstance(value, int | float)
+                                 or not 0 < value <= 10**8):
+        raise UsageError(f"--executor-opt timeout_min={text}: expected minutes > 0")
+    return value
+
+
+def _bad_number(key: str, text: str):
+    raise UsageError(f"--executor-opt {key}={text}: expected a finite number")
 
 
 def parse_options(pairs: list[str] | None) -> ExecutorOptions:
@@ -89,17 +99,19 @@ def parse_options(pairs: list[str] | None) -> ExecutorOptions:
                                  + ", ".join(CLUSTERS))
             opts.cluster = text
         elif key == "shards":
-            if not text.isdigit() or int(text) < 1:
+            # ASCII digits only: str.isdigit() also takes '²', which int() refuses
+            if not re.fullmatch(r"[0-9]{1,6}", text) or int(text) < 1:
                 raise UsageError(f"--executor-opt shards={text}: expected a whole number >= 1")
             opts.shards = int(text)
         elif key == "gpus":
-            try:
-                opts.gpus = tuple(int(g) for g in text.strip("[]").split(",") if g.strip())
-            except ValueError:
-                raise UsageError(f"--executor-opt gpus={text}: expected GPU indices like "
-                                 "0,1,2,3") from None
+            gpus = [g.strip() for g in text.strip("[]").split(",") if g.strip()]
+            if not all(re.fullmatch(r"[0-9]{1,4}", g) for g in gpus) or not gpus \
+                    or len(set(gpus)) != len(gpus):
+                raise UsageError(f"--executor-opt gpus={text}: expected distinct GPU indices "
+                                 "like 0,1,2,3")
+            opts.gpus = tuple(int(g) for g in gpus)
         else:
-            opts.params[key] = _value(text)
+            opts.params[key] = _value(key, text)
     if opts.gpus and opts.cluster != "local":
         raise UsageError("--executor-opt gpus=... is for cluster=local (one machine); on Slurm "
                          "each job gets its GPU from gpus_per_node")
@@ -132,6 +144,8 @@ def resolve_devices(spec: specs.SweepSpec, opts: ExecutorOptions) -> specs.Sweep
             raise UsageError(f"{spec.source}: device {dev!r}: with --executor submitit each job "
                              "sees one GPU, as 'cuda'; use device 'cuda' (shards spread the "
                              "curves over GPUs)")
+        if dev not in ("cpu", "cuda"):
+            raise UsageError(f"{spec.source}: device {dev!r}: expected cpu, cuda or auto")
         if dev not in resolved:
             resolved.append(dev)
     return dataclasses.replace(spec, grid=dict(spec.grid, device=tuple(resolved)))
@@ -151,6 +165,15 @@ def make_executor(submitit, run_dir: Path, opts: ExecutorOptions, spec: specs.Sw
     except (AssertionError, NameError, ValueError, RuntimeError, TypeError) as e:
         raise UsageError(f"--executor submitit: {_first_line(e)}") from None
     return executor
+
+
+def check_executor(opts: ExecutorOptions, spec: specs.SweepSpec) -> None:
+    """Bad executor parameters as a UsageError before the run directory exists: submitit
+    makes its folder as the executor is made, so this one is made in a throwaway one."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="profiler-check-") as tmp:
+        make_executor(import_submitit(), Path(tmp), opts, spec)
 
 
 def job_gpus(cluster: str, opts: ExecutorOptions, points: list[Point]) -> tuple[int, ...]:

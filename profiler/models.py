@@ -314,8 +314,10 @@ def load_factory(path: str):
         raise UsageError(f"factory {path!r}: expected 'package.module:function'")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise UsageError(f"factory {path!r}: cannot import {module_name!r} ({e})") from None
+    except Exception as e:  # ImportError, or whatever the module raises while it loads
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"factory {path!r}: cannot import {module_name!r} "
+                         f"({type(e).__name__}: {why})") from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -354,9 +356,10 @@ def models_command(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from profiler.spec import load_spec
+    from profiler.spec import check_models, load_spec
 
     spec = load_spec(args.spec)
+    check_models(spec)  # a model that cannot be built: one line, as for `sweep`
     table = Table(title=f"models of sweep {spec.name!r} ({spec.source})")
     for col in ("name", "family", "params", "hyper-parameters"):
         table.add_column(col, justify="right" if col == "params" else "left")

@@ -65,8 +65,7 @@ def load_traces(run_dir: str | Path) -> list[dict]:
 
 def load_peaks(run_dir: str | Path) -> list[dict]:
     """RUN_DIR/peak.json ([] when absent)."""
-    path = Path(run_dir) / PEAK_FILE
-    return json.loads(path.read_text()) if path.is_file() else []
+    return read_json(Path(run_dir) / PEAK_FILE, [])
 
 
 def append_jsonl(path: Path, row: dict) -> None:
@@ -82,22 +81,40 @@ def read_jsonl(path: Path) -> list[dict]:
     """Complete JSON lines of ``path``; a last line cut short by a kill is ignored."""
     rows = []
     with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.endswith("\n"):
-                break  # cut short by a kill; resume truncates it
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{path}:{lineno}: not a JSON record ({e.msg})") from None
+        try:
+            lines = list(f)
+        except UnicodeDecodeError as e:
+            raise UsageError(f"{path}: not UTF-8 text (at byte {e.start})") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.endswith("\n"):
+            break  # cut short by a kill; resume truncates it
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise UsageError(f"{path}:{lineno}: not a JSON record "
+                             f"({getattr(e, 'msg', 'nested too deeply')})") from None
+        if not isinstance(row, dict):
+            raise UsageError(f"{path}:{lineno}: expected a JSON object, got "
+                             f"{type(row).__name__}")
+        rows.append(row)
     return rows
+
+
+def read_json(path: Path, default):
+    """A JSON file of the run directory, ``default`` when absent; UsageError when broken."""
+    if not path.is_file():
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise UsageError(f"{path}: not a JSON file ({type(e).__name__})") from None
 
 
 def load_env(run_dir: str | Path) -> dict:
     """RUN_DIR/env.json, or {} when it is missing."""
-    path = Path(run_dir) / ENV_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json(Path(run_dir) / ENV_FILE, {})
 
 
 def write_csv(run_dir: str | Path, rows: list[dict]) -> Path:
@@ -112,6 +129,23 @@ def write_csv(run_dir: str | Path, rows: list[dict]) -> Path:
     return path
 
 
+def check_new_dir(flag: str, path: Path) -> None:
+    """``path`` is a directory, or one can be made there; UsageError otherwise. Checked
+    before anything is written, so a bad --out fails with nothing created."""
+    try:
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{flag} {path}: exists and is not a directory")
+        parent = path
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UsageError(f"{flag} {path}: {parent} is not a directory")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{flag} {path}: {parent} is not writable")
+    except OSError as e:  # e.g. a name too long for the file system
+        raise UsageError(f"{flag} {path}: {e.strerror}") from None
+
+
 class RunStore:
     """Writer side of a run directory: exclusive lock, append-only results."""
 
@@ -122,7 +156,11 @@ class RunStore:
 
     def open(self) -> RunStore:
         """Create the directory, take the lock (or refuse), repair a cut last line."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"{self.dir}: cannot create the run directory ({e.strerror})") \
+                from None
         self._lock = open(self.dir / LOCK_FILE, "a+")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -34,20 +35,21 @@ def choose_spec(args, resolve=specs.resolve_devices) -> specs.SweepSpec:
             if specs.to_toml(asked) != specs.to_toml(spec):
                 raise UsageError(f"{args.spec}: differs from the spec of the run in {saved}; "
                                  "resume without a spec to continue that run")
-        return resolve(spec)
-    spec = specs.load_spec(args.spec or "default")
-    if args.device:
-        spec = specs.with_devices(spec, args.device)
-    if getattr(args, "profile", None):
-        spec = specs.with_profile(spec, args.profile)
-    return resolve(spec)
+    else:
+        spec = specs.load_spec(args.spec or "default")
+        if args.device:
+            spec = specs.with_devices(spec, args.device)
+        if getattr(args, "profile", None):
+            spec = specs.with_profile(spec, args.profile)
+    spec = resolve(spec)
+    specs.check_models(spec)  # every model builds (on the meta device) before any point runs
+    return spec
 
 
 def choose_run_dir(args, spec: specs.SweepSpec) -> Path:
     if args.out:
         run_dir = Path(args.out)
-        if run_dir.exists() and not run_dir.is_dir():
-            raise UsageError(f"--out {run_dir}: exists and is not a directory")
+        store.check_new_dir("--out", run_dir)
         if not args.resume and (run_dir / store.RESULTS_FILE).exists():
             raise UsageError(f"--out {run_dir}: already holds results; pass --resume to "
                              "continue that run, or choose another directory")
@@ -127,6 +129,8 @@ def run_sweep_command(args) -> int:
         opts = distributed.options_from_args(args)  # no submitit: exit 2 before any work
     spec = choose_spec(args, (lambda s: distributed.resolve_devices(s, opts)) if opts is not None
                        else specs.resolve_devices)
+    if opts is not None:
+        distributed.check_executor(opts, spec)
     run_dir = choose_run_dir(args, spec)
     t0 = time.perf_counter()
     progress = not args.quiet and sys.stderr.isatty()
@@ -135,13 +139,29 @@ def run_sweep_command(args) -> int:
                                                     progress=progress)
     else:
         summary = run_sweep(spec, run_dir, resume=args.resume, progress=progress)
+    rows = store.load_results(run_dir)  # this session's and, on --resume, the earlier ones
+    any_ok = any(r["status"] == "ok" for r in rows)
     report_paths = []
-    if not args.no_report and not summary.interrupted:
+    if not args.no_report and not summary.interrupted and any_ok:
         from profiler.report import render_report
 
         report_paths = render_report(run_dir, ("html", "md"))
     print_summary(spec, run_dir, summary, time.perf_counter() - t0, report_paths)
-    return 130 if summary.interrupted else 0
+    if summary.interrupted:
+        return 130
+    if not any_ok:  # nothing measured is a failure, whatever the reasons (CI must see it)
+        print_failures(spec, rows)
+        return 1
+    return 0
+
+
+def print_failures(spec, rows: list[dict]) -> None:
+    """Why no point came out ok: each distinct status and message once, with its count."""
+    counts = Counter((r["status"], r.get("error") or "(no message)") for r in rows)
+    print(f"sweep {spec.name}: no point came out ok ({len(rows)} recorded)"
+          + (":" if rows else "; continue with --resume"), file=sys.stderr)
+    for (status, error), n in counts.most_common():
+        print(f"  {n:>4} x {status}: {error}", file=sys.stderr)
 
 
 def print_summary(spec, run_dir: Path, summary: RunSummary, total_s: float,

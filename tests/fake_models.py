@@ -57,3 +57,15 @@ def broken(at: int = 64):
 
 def not_a_module():
     return 42
+
+
+def raises():
+    raise RuntimeError("this factory is broken on purpose")
+
+
+def needs_real_tensors():
+    """Reads a tensor's value while building: fine on the CPU, impossible on the meta
+    device (the sweep's model check then builds it for real)."""
+    scale = torch.ones(1)
+    assert scale.item() == 1.0
+    return nn.Linear(4, 4)

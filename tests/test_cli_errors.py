@@ -41,7 +41,8 @@ def write(tmp_path, text, name="s.toml"):
     ("[grid]\nmodel = ['lstm']\nseq_len = [8]\ndtype = ['float8']\n", "one of float32"),
     ("[grid]\nmodel = ['lstm']\nseq_len = [8]\nphase = ['fwd']\n", "one of inference"),
     ("[grid]\nmodel = ['lstm']\n", "[grid].seq_len: missing"),
-    (GOOD + "[budget]\npoint_seconds = -1\n", "[budget].point_seconds: expected a non-negative"),
+    (GOOD + "[budget]\npoint_seconds = -1\n", "[budget].point_seconds: expected a number of "
+                                              "seconds > 0"),
     (GOOD + "[budget]\nhurry = 1\n", "unknown key [budget].'hurry'"),
     ("[grid]\nmodel = ['lstm']\nseq_len = [8]\ndevice = ['tpu']\n", "device 'tpu' is not "
                                                                    "available here; available: "
@@ -88,6 +89,21 @@ def test_out_with_results_needs_resume(tmp_path, capsys, in_repo):
     (out / "results.jsonl").write_text("")
     code, err = run_cli(capsys, "sweep", "smoke", "--out", str(out))
     assert code == 2 and "already holds results; pass --resume" in err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--device", ""], "--device: [grid].device: expected a list of strings, got ''"),
+    (["--out", "{tmp}/file/run"], "file is not a directory"),
+    (["--out", "{tmp}/" + "x" * 300], "File name too long"),
+])
+def test_bad_sweep_flag(tmp_path, capsys, argv, expected):
+    (tmp_path / "file").write_text("")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "run")]
+    code, err = run_cli(capsys, "sweep", write(tmp_path, GOOD), "--quiet", *argv)
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "s.toml"]  # nothing made
 
 
 def test_resume_without_run(tmp_path, capsys):

@@ -399,6 +399,9 @@ def test_markdown_and_html_files(tmp_path):
     (lambda t: [str(t / "new"), str(t / "new"), "--threshold", "5"], "ambiguous"),
     (lambda t: [str(t / "new"), str(t / "new"), "--threshold", "x%"], "expected a percentage"),
     (lambda t: [str(t / "new"), str(t / "new"), "--format", "pdf"], "expected table, md or html"),
+    (lambda t: [str(t / "new"), str(t / "new"), "--threshold", "nan%"], "between 0% and 1000%"),
+    (lambda t: [str(t / "new"), str(t / "new"), "--threshold", "inf%"], "between 0% and 1000%"),
+    (lambda t: [str(t / "new"), str(t / "new"), "--threshold=-5%"], "between 0% and 1000%"),
     (lambda t: [str(t / "new"), str(t / "new"), "--format", "md", "--out",
                 str(t / "no" / "x.md")], "does not exist"),
 ])
@@ -412,12 +415,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, make_args, message):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
-def test_corrupt_results_line_is_exit_2(tmp_path, capsys):
+@pytest.mark.parametrize("line, message", [
+    (b"{not json\n", "not a JSON record"),
+    (b"[1, 2]\n", "expected a JSON object, got list"),
+    (b'{"model": "caf\xff"}\n', "not UTF-8 text"),
+    (b"[" * 100000 + b"\n", "not a JSON record (nested too deeply)"),
+])
+def test_corrupt_results_line_is_exit_2(tmp_path, capsys, line, message):
     run = write_run(tmp_path / "base", grid(seq_lens=(64,)), seed=26)
-    with open(run / "results.jsonl", "a") as f:
-        f.write("{not json\n")
+    with open(run / "results.jsonl", "ab") as f:
+        f.write(line)
     assert main(["compare", str(run), str(run)]) == 2
-    assert "not a JSON record" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("text, value", [("5%", 0.05), ("0.05", 0.05), ("12.5%", 0.125),

@@ -107,13 +107,23 @@ def test_without_submitit_exit_2_with_install_line(tmp_path, capsys, monkeypatch
     (["--executor", "submitit", "--executor-opt", "cluster=local",
       "--executor-opt", "timeout_min=soon"], "timeout_min"),
     (["--executor", "submitit", "--device", "cuda:1"], "each job sees one GPU"),
+    (["--executor", "submitit", "--device", "tpu"], "device 'tpu': expected cpu, cuda or auto"),
+    (["--executor", "submitit", "--executor-opt", "shards=\u00b2"],
+     "shards=\u00b2: expected a whole number >= 1"),  # '²'.isdigit(), but int() refuses it
+    (["--executor", "submitit", "--executor-opt", "cluster=local", "--executor-opt",
+      "gpus=0,-1"], "gpus=0,-1: expected distinct GPU indices"),
+    (["--executor", "submitit", "--executor-opt", "timeout_min=NaN"],
+     "timeout_min=NaN: expected a finite number"),
+    (["--executor", "submitit", "--executor-opt", "timeout_min=0"],
+     "timeout_min=0: expected minutes > 0"),
+    (["--executor", "submitit", "--executor-opt", "cluster=mars"], "cluster=mars: expected one"),
 ])
 def test_bad_executor_input_exits_2_before_measuring(tmp_path, capsys, in_repo, argv, why):
     out = tmp_path / "run"
     assert main(["sweep", "smoke", "--out", str(out), "--quiet", *argv]) == 2
     err = capsys.readouterr().err
     assert why in err and err.count("\n") == 1
-    assert not (out / "results.jsonl").exists()
+    assert not out.exists()  # submitit makes its folder with the executor: not before this
 
 
 def test_jobs_view_shows_states_and_points():

@@ -84,6 +84,8 @@ def test_trace_is_chrome_json_with_the_kernels(tmp_path):
 def test_peak_flops_positive_and_plausible():
     peak = measure_peak("cpu", "float32", 1, n=256,
                         cfg=TimingConfig(warmup_s=0.05, min_time_s=0.1, max_time_s=0.5))
+    # an n x n x n matmul is n^3 multiply-adds: 2 * 256^3 FLOPs per call, by hand
+    assert peak["flops_per_s"] * peak["latency_s"] == pytest.approx(2 * 256**3, rel=1e-9)
     # a 2-core laptop does ~1e10; no CPU core does 1e13 fp32
     assert 1e8 < peak["flops_per_s"] < 1e13
     assert peak["matmul_n"] == 256 and peak["samples"] >= 3

@@ -333,3 +333,21 @@ def test_run_health_counts_contended_precision_and_second_pass(rendered):
     assert "| transformer | inference | cpu | 8 | 2 | 512 |" in health.split("Points with")[0]
     assert re.search(r"Precision: \d+% of 163 ok points have a 95% interval", health)
     assert "Measured again by the second pass: 1 points (1 noisy)" in health
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("env.json", b"{", "env.json: not a JSON file"),
+    ("peak.json", b"\xff", "peak.json: not a JSON file"),
+    ("results.jsonl", b"\xff\n", "results.jsonl: not UTF-8 text"),
+])
+def test_broken_run_file_is_one_line_and_writes_nothing(tmp_path, capsys, name, content,
+                                                        message):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    (run / name).write_bytes(content)
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (run / "report.html").exists() and not (run / "figures").exists()

@@ -120,6 +120,9 @@ def test_copy_bandwidth_positive_and_plausible():
     peak = measure_peak("cpu", "float32", 1, n=128, copy_bytes=32 << 20,
                         cfg=TimingConfig(warmup_s=0.05, min_time_s=0.1, max_time_s=0.4))
     assert peak["copy_bytes"] == 32 << 20
+    # a copy reads the buffer and writes it: 2 * 32 MiB per call, by hand
+    assert peak["bandwidth_bytes_per_s"] * peak["copy_latency_s"] == \
+        pytest.approx(2 * (32 << 20), rel=1e-9)
     # DRAM of any CPU moves between ~1 GB/s and ~1 TB/s; a cached copy stays below 1e13
     assert 1e8 < peak["bandwidth_bytes_per_s"] < 1e13
     assert peak["datasheet_bandwidth_bytes_per_s"] is None

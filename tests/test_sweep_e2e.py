@@ -148,3 +148,59 @@ def test_second_sweep_on_same_run_dir_refuses(tmp_path, capsys, in_repo):
     err = capsys.readouterr().err
     assert code == 2
     assert f"another sweep (pid {os.getpid()}) is writing this run directory" in err
+
+
+FAILING = """
+[grid]
+model = ["broken"]
+seq_len = [16, 32]
+[models.broken]
+factory = "tests.fake_models:broken"
+at = {at}
+[profile]
+points = "none"
+"""
+
+
+def _fake_run_sweep(statuses):
+    """run_sweep, minus the measuring: one row per status, as if measured."""
+    from profiler.grid import expand
+    from profiler.records import result_row
+    from profiler.runner import RunSummary
+
+    def run_sweep(spec, run_dir, resume=False, progress=True):
+        with RunStore(run_dir) as out:
+            for point, status in zip(expand(spec), statuses, strict=True):
+                out.append(result_row(point, status=status, error=None if status == "ok"
+                                      else "ValueError: broken"))
+        return RunSummary(counts={s: statuses.count(s) for s in statuses})
+
+    return run_sweep
+
+
+@pytest.mark.parametrize("statuses, code", [(["ok", "error"], 0), (["error", "error"], 1),
+                                            (["oom", "timeout"], 1)])
+def test_exit_1_only_when_no_point_is_ok(statuses, code, tmp_path, capsys, in_repo,
+                                         monkeypatch):
+    import profiler.sweep
+
+    monkeypatch.setattr(profiler.sweep, "run_sweep", _fake_run_sweep(statuses))
+    path = tmp_path / "s.toml"
+    path.write_text(FAILING.format(at=1))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "run"), "--no-report",
+                 "--quiet"]) == code
+    err = capsys.readouterr().err
+    assert ("no point came out ok" in err) == (code == 1)
+
+
+@pytest.mark.slow
+def test_sweep_where_every_point_fails_exits_1_with_the_reasons(tmp_path, capsys, in_repo):
+    path = tmp_path / "s.toml"
+    path.write_text(FAILING.format(at=1))  # broken from the first token
+    assert main(["sweep", str(path), "--out", str(tmp_path / "run"), "--no-report",
+                 "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "sweep s: no point came out ok (2 recorded):" in err
+    # the same message for both points: listed once, with its count
+    assert "2 x error: ValueError: this model is broken on purpose" in err
+    assert err.count("this model is broken on purpose") == 1

@@ -82,6 +82,7 @@ def test_report_is_rebuilt_from_the_directory_alone(tmp_path, tiny_probes):
     (["--epochs", "0"], "--epochs"),
     (["--seeds", "0"], "--seeds"),
     (["--threads", "0"], "--threads"),
+    (["--threads", "100000"], "--threads must be between 1 and the"),
     (["--device", "tpu"], "--device"),
     (["--device", "cuda:99"], "--device"),
 ])
@@ -97,6 +98,9 @@ def test_out_that_is_a_file_is_bad_input(tmp_path, capsys):
     path.write_text("")
     assert main(["train", "--out", str(path), "--epochs", "1"]) == 2
     assert "not a directory" in capsys.readouterr().err
+    # below a file: refused before training, not when the results are saved
+    assert main(["train", "--out", str(path / "run"), "--epochs", "1"]) == 2
+    assert f"{path} is not a directory" in capsys.readouterr().err
 
 
 def test_sweep_report_gains_the_claims(tmp_path, tiny_probes, capsys):

@@ -47,10 +47,10 @@ def load_grid(run_dir: Path) -> tuple[dict, str]:
     path = run_dir / SWEEP_FILE
     if not path.is_file():
         return {}, ""
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8", errors="replace")  # shown as text only
     try:
         grid = tomllib.loads(text).get("grid", {})
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return {}, text
     return (grid if isinstance(grid, dict) else {}), text
 

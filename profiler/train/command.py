@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from profiler.errors import UsageError
+from profiler.store import check_new_dir
 from profiler.train import probes
 from profiler.train.data import sine_data
 from profiler.train.experiment import init_model, train_model
@@ -56,12 +57,13 @@ def check_args(args) -> tuple[Path, torch.device]:
         raise UsageError(f"--epochs must be >= 1 (got {args.epochs})")
     if args.seeds < 1:
         raise UsageError(f"--seeds must be >= 1 (got {args.seeds})")
-    if getattr(args, "threads", 1) < 1:
-        raise UsageError(f"--threads must be >= 1 (got {args.threads})")
+    cores = os.cpu_count() or 1
+    if not 1 <= getattr(args, "threads", 1) <= cores:  # more only stalls (TRAIN_THREADS)
+        raise UsageError(f"--threads must be between 1 and the {cores} CPUs here "
+                         f"(got {args.threads})")
     out = Path(args.out) if args.out else Path(
         "reports", f"train-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
+    check_new_dir("--out", out)  # now, not after minutes of training
     return out, resolve_device(args.device)
 
 
