@@ -69,17 +69,33 @@ def log_deviations(medians: Sequence[float]) -> tuple[float, int]:
     return float(((y - y.mean()) ** 2).sum()), int(y.size - 1)
 
 
+# The MAD estimates sigma with ~37% of the efficiency of the standard deviation for
+# normal data: its effective degrees of freedom are about that share of the nominal.
+MAD_EFFICIENCY = 0.37
+MAD_TO_SIGMA = 1.4826  # sigma = 1.4826 * median(|residual|) for normal residuals
+
+
 def pooled_log_variance(points: Sequence[Sequence[float]]) -> tuple[float, int] | None:
     """Between-instance variance of log latency, pooled over points that share a noise
     level (one device and thread count): (variance, degrees of freedom), or None when
     no point has two instances. Pooling gives a two-instance point the degrees of
-    freedom of the whole run instead of one."""
-    ss, df = 0.0, 0
+    freedom of the whole run instead of one.
+
+    Robust: sigma from the median absolute residual, each residual y - mean(y) scaled
+    by sqrt(k / (k - 1)) so that it has variance sigma^2 whatever the point's k.
+    Whole processes are sometimes off by tens of percent (docs/measurement.md); a few
+    such points must widen their own intervals (instance_interval), not everyone's."""
+    residuals, df = [], 0
     for medians in points:
-        if len(medians) >= 2:
-            s, d = log_deviations(medians)
-            ss, df = ss + s, df + d
-    return (ss / df, df) if df else None
+        k = len(medians)
+        if k >= 2:
+            y = np.log(np.asarray(medians, dtype=float))
+            residuals.extend(np.abs(y - y.mean()) * np.sqrt(k / (k - 1)))
+            df += k - 1
+    if not df:
+        return None
+    sigma = MAD_TO_SIGMA * float(np.median(residuals))
+    return sigma**2, max(1, round(MAD_EFFICIENCY * df))
 
 
 def instance_interval(medians: Sequence[float], pooled: tuple[float, int] | None

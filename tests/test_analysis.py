@@ -292,8 +292,9 @@ def test_intervals_pool_the_clean_points_of_a_noise_level():
         rows.append(r)
     out = A.intervals(frame(rows)).set_index("point_id")
     d1, d2 = math.log(1.02), math.log(1.04)
-    var = (d1**2 / 2 + d2**2 / 2) / 2  # the contended point (ratio 2) is not in the pool
-    half = 4.303 * math.sqrt(max(var, d1**2 / 2) / 2)
+    # the contended point (ratio 2) is not in the pool; residuals |d| / sqrt(2), twice each
+    var = (1.4826 * (d1 + d2) / 2 / math.sqrt(2)) ** 2
+    half = 12.706 * math.sqrt(max(var, d1**2 / 2) / 2)  # df = round(0.37 * 2) = 1
     first = out.loc[rows[0]["point_id"]]
     assert first["ci_low_s"] == pytest.approx(1.01 * math.exp(-half))
     assert first["ci_rel"] == pytest.approx(math.exp(half) - 1)

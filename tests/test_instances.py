@@ -58,19 +58,25 @@ def test_t_quantiles():
 
 
 def test_pooled_variance_and_interval_by_hand():
-    # two points, two instances each; log deviations: ln(1.02/1)/2 and ln(1.04/1)/2
-    pts = [[1.0, 1.02], [2.0, 2.08]]
+    # five two-instance points; one had a slow process (1.5x): a robust pool ignores it
+    pts = [[1.0, 1.02], [2.0, 2.08], [3.0, 3.03], [4.0, 4.04], [1.0, 1.5]]
     var, df = stats.pooled_log_variance(pts)
-    d1, d2 = math.log(1.02), math.log(1.04)
-    assert df == 2
-    assert var == pytest.approx((d1**2 / 2 + d2**2 / 2) / 2)
+    # residuals |y - mean| * sqrt(2) = |d| / sqrt(2), twice per point; sorted, the 5th and
+    # 6th of the ten are both ln(1.02) / sqrt(2)
+    sigma = 1.4826 * math.log(1.02) / math.sqrt(2)
+    assert var == pytest.approx(sigma**2)
+    assert df == 2  # round(0.37 * 5): the MAD's efficiency
     lo, hi = stats.instance_interval([1.0, 1.02], (var, df))
     center = math.log(1.01)  # median of two = their mean
-    half = 4.303 * math.sqrt(max(var, d1**2 / 2) / 2)
+    own = math.log(1.02) ** 2 / 2
+    half = 4.303 * math.sqrt(max(var, own) / 2)
     assert lo == pytest.approx(math.exp(center - half))
     assert hi == pytest.approx(math.exp(center + half))
-    # a point wider than the pool gets its own, wider, variance
+    # the slow-process point keeps its own, wider, variance
     lo2, hi2 = stats.instance_interval([1.0, 1.5], (var, df))
     assert (hi2 - lo2) > (hi - lo) * 5
+    # a non-robust pool would have let it widen every interval
+    plain = sum(math.log(b / a) ** 2 / 2 for a, b in pts) / 5
+    assert plain > 10 * var
     assert stats.pooled_log_variance([[1.0], [2.0]]) is None
     assert stats.instance_interval([1.0, 1.01], None) is None
