@@ -18,6 +18,10 @@ from profiler.timing import MIN_SAMPLES_FLOOR, TimingConfig
 from profiler.worker import Worker
 
 WORKER_PROCESSES = 2  # a point's instances alternate between this many processes
+# Second-pass reasons whose earlier instances join the new record. Not "contended" (they
+# measured the neighbour) nor "breaks its curve" (they agreed with each other and the
+# curve says they are wrong).
+POOLED_REASONS = ("instances disagree", "noisy")
 
 
 def calls_per_point(timing: TimingConfig) -> int:
@@ -169,7 +173,8 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
               on_done: Callable[[dict], None] = lambda r: None) -> tuple[int, float]:
     """The second pass: measure again the points quality.remeasure_plan names, in fresh
     worker processes, while ``[budget].remeasure_seconds`` lasts. Each new row is
-    appended with ``attempt`` one higher; it supersedes the old row by point_id.
+    appended with ``attempt`` one higher; it supersedes the old row by point_id, and
+    for POOLED_REASONS holds the instances of both attempts.
     Returns (points measured again, seconds inside their timed samples)."""
     limit = spec.budget.remeasure_seconds
     plan = quality.remeasure_plan(rows, spec.timing.instance_rtol)
@@ -185,11 +190,16 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
         point = point_of(old)
         on_start(point)
         row = measure_instances(point, spec, workers, run_id)
+        measured += row.get("measured_s") or 0.0
+        if reason in POOLED_REASONS and row["status"] == "ok" and old.get("instance_medians_s"):
+            # Instances that disagreed were clean measurements too: a slow (or fast)
+            # process is a real draw, and fresh processes can land in the same mode. The
+            # new record is the median over both attempts' instances.
+            row = instances.combine([row, old])
         row["attempt"] = (old.get("attempt") or 1) + 1
         row["remeasure_reason"] = reason
         write(row)
         count += 1
-        measured += row.get("measured_s") or 0.0
         on_done(row)
     return count, measured
 
