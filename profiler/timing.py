@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from profiler.contention import wait_share
 from profiler.stats import summarize
 
 # Even a point that runs past its time gets this many samples: one is not a latency.
@@ -153,9 +154,8 @@ def sample(run: Callable[[], object], setup: Callable[[], object], needs_setup: 
             block = timer.time(run, calls)
             wall = time.perf_counter() - t0
             wait_ns = max(0, waits.read_ns() - w0) if waits is not None else 0
-            thread_s = wall * max(1, threads)
-            share = wait_ns * 1e-9 / thread_s if thread_s > 0 else 0.0
-            t = _Taken(block / calls, block, wait_ns, thread_s,
+            share = wait_share(wait_ns, wall, threads)
+            t = _Taken(block / calls, block, wait_ns, wall * max(1, threads),
                        contended=share > cfg.contention_threshold)
             taken.append(t)
             if not t.contended:
