@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from profiler import grid, runner, store
+from profiler import grid, quality, runner, store
 from profiler import spec as specs
 from profiler.errors import UsageError
 from profiler.runner import RunSummary
@@ -180,7 +180,7 @@ def print_summary(spec, run_dir: Path, summary: RunSummary, total_s: float,
                       "(contended, out of line with their curve, disagreeing or noisy)")
     if (run_dir / store.RESULTS_FILE).exists():
         rows = store.load_results(run_dir)
-        flagged = sum(r.get("status") == "ok" and r.get("contended") is True for r in rows)
+        flagged = sum(map(quality.is_flagged, rows))
         if flagged:
             console.print(f"[yellow]{flagged} points contended[/yellow]: a busy neighbour "
                           "took the cores; they are kept out of every fit (see the report's "
