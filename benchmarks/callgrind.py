@@ -94,8 +94,8 @@ def run_inside(out_dir: Path) -> None:
     import test_steps
     import torch
 
-    from profiler.models import build_model
-    from profiler.steps import make_step
+    from profiler.models.families import build_model
+    from profiler.models.steps import make_step
 
     if not torch._C._valgrind_supported_platform():
         raise SystemExit("this torch build has no valgrind hooks")

@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from profiler import analysis as A  # noqa: E402
-from profiler import spec as specs  # noqa: E402
-from profiler import store  # noqa: E402
-from profiler.sweep import run_sweep  # noqa: E402
+from profiler.analyze import tables as A  # noqa: E402
+from profiler.run import spec as specs  # noqa: E402
+from profiler.run import store  # noqa: E402
+from profiler.run.sweep import run_sweep  # noqa: E402
 
 GRID = """
 name = "contention"

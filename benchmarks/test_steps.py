@@ -14,9 +14,9 @@ import time
 import pytest
 import torch
 
-from profiler import kernels
-from profiler.models import build_model, count_params
-from profiler.steps import PHASE_FLOP_FACTOR, make_step
+from profiler.measure import kernels
+from profiler.models.families import build_model, count_params
+from profiler.models.steps import PHASE_FLOP_FACTOR, make_step
 
 MODELS = {
     "lstm": {"hidden": 64, "layers": 2},

@@ -55,7 +55,7 @@ def _add_sweep(sub) -> None:
 
 
 def _run_sweep(args) -> int:
-    from profiler.sweep import run_sweep_command
+    from profiler.run.sweep import run_sweep_command
 
     return run_sweep_command(args)
 
@@ -107,7 +107,7 @@ def _add_compare(sub) -> None:
 
 
 def _run_compare(args) -> int:
-    from profiler.compare import compare_command
+    from profiler.report.compare import compare_command
 
     return compare_command(args)
 
@@ -154,7 +154,7 @@ def _add_env(sub) -> None:
 
 
 def _run_env(args) -> int:
-    from profiler.envinfo import env_command
+    from profiler.measure.envinfo import env_command
 
     return env_command(args)
 
@@ -170,9 +170,25 @@ def _add_models(sub) -> None:
 
 
 def _run_models(args) -> int:
-    from profiler.models import models_command
+    """`python -m profiler models`: the spec's models with their parameter counts."""
+    from rich.console import Console
+    from rich.table import Table
 
-    return models_command(args)
+    from profiler.models.families import build_model, count_params, model_hyper
+    from profiler.run.spec import check_models, load_spec
+
+    spec = load_spec(args.spec)
+    check_models(spec)  # a model that cannot be built: one line, as for `sweep`
+    table = Table(title=f"models of sweep {spec.name!r} ({spec.source})")
+    for col in ("name", "family", "params", "hyper-parameters"):
+        table.add_column(col, justify="right" if col == "params" else "left")
+    for name in spec.grid["model"]:
+        section = spec.models.get(name, {})
+        model = build_model(name, section)
+        hyper = ", ".join(f"{k}={v}" for k, v in model_hyper(model, section).items())
+        table.add_row(name, model.family, f"{count_params(model):,}", hyper)
+    Console().print(table)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

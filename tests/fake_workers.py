@@ -6,8 +6,8 @@ from __future__ import annotations
 import statistics
 import time
 
+from profiler.measure.stats import summarize
 from profiler.records import result_row
-from profiler.stats import summarize
 
 
 def instance_row(point, samples, contended=False, contention=0.001, run_id="t",

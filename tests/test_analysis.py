@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from profiler import analysis as A
-from profiler import fit
+from profiler.analyze import fit
+from profiler.analyze import tables as A
 from profiler.records import Point, result_row
 
 NS = [32, 64, 128, 256, 512, 1024, 2048]

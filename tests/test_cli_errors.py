@@ -131,7 +131,7 @@ def test_every_command_has_help(capsys):
 def test_models_lists_param_counts(capsys, in_repo):
     assert main(["models", "smoke"]) == 0
     out = capsys.readouterr().out
-    from profiler.models import build_model, count_params
+    from profiler.models.families import build_model, count_params
 
     n = count_params(build_model("lstm", {"hidden": 32, "layers": 1}))
     assert f"{n:,}" in out and "transformer" in out

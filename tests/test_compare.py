@@ -22,7 +22,7 @@ import json
 import numpy as np
 import pytest
 
-from profiler import compare
+from profiler.analyze import compare
 from profiler.cli import main
 from profiler.errors import UsageError
 from profiler.records import Point, result_row
@@ -33,7 +33,7 @@ REPLAYED_MS = (18.65, 18.68, 18.09, 19.50, 28.75)
 # Process-to-process spread of REPLAYED_MS without its slow process (std of the logs).
 PROCESS_SIGMA = float(np.std(np.log(REPLAYED_MS[:4])))
 
-# The shape profiler.envinfo writes (abridged).
+# The shape profiler.measure.envinfo writes (abridged).
 ENV = {"host": "box", "python": "3.12.3", "torch": "2.13.0+cpu", "cuda": None, "cudnn": None,
        "cpu": "Xeon", "git_commit": "aaaa", "collected_at": "2026-01-01T00:00:00+00:00",
        "devices": [{"device": "cpu", "name": "Xeon", "cores": 2},

@@ -8,8 +8,8 @@ import time
 import pytest
 import torch
 
-from profiler import contention
-from profiler.timing import CpuTimer, TimingConfig, sample
+from profiler.measure import contention
+from profiler.measure.timing import CpuTimer, TimingConfig, sample
 
 needs_schedstat = pytest.mark.skipif(contention.wait_source() is None,
                                      reason="no /proc/self/task/*/schedstat here")

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from profiler import nvml
-from profiler.measure import measure_point
-from profiler.memory import measure_memory
+from profiler.measure import nvml
+from profiler.measure.memory import measure_memory
+from profiler.measure.point import measure_point
+from profiler.measure.timing import CudaTimer, TimingConfig
 from profiler.records import Point
-from profiler.timing import CudaTimer, TimingConfig
 
 pytestmark = pytest.mark.cuda
 

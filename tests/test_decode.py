@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from profiler.measure import measure_point
-from profiler.models import build_model
+from profiler.measure.point import measure_point
+from profiler.measure.timing import TimingConfig
+from profiler.models.families import build_model
+from profiler.models.steps import make_step
 from profiler.records import Point
-from profiler.steps import make_step
-from profiler.timing import TimingConfig
 
 
 @pytest.mark.parametrize("name, hyper", [

@@ -15,14 +15,14 @@ import time
 
 import pytest
 
-from profiler import distributed as D
-from profiler import shards as S
 from profiler.cli import main
 from profiler.errors import UsageError
-from profiler.grid import expand
 from profiler.records import Point, result_row
-from profiler.spec import load_spec, parse_spec
-from profiler.store import RunStore, load_history, load_results, read_jsonl
+from profiler.run import distributed as D
+from profiler.run import shards as S
+from profiler.run.grid import expand
+from profiler.run.spec import load_spec, parse_spec
+from profiler.run.store import RunStore, load_history, load_results, read_jsonl
 
 # The `test` extra installs submitit; the not-installed path is simulated either way.
 needs_submitit = pytest.mark.skipif(importlib.util.find_spec("submitit") is None,

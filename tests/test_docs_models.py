@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from profiler.cli import main
-from profiler.flops import causal_pairs
-from profiler.measure import measure_point
-from profiler.models import build_model
+from profiler.measure.flops import causal_pairs
+from profiler.measure.point import measure_point
+from profiler.measure.timing import TimingConfig
+from profiler.models.families import build_model
 from profiler.records import Point
-from profiler.spec import parse_spec, to_toml
-from profiler.store import load_results
-from profiler.timing import TimingConfig
+from profiler.run.spec import parse_spec, to_toml
+from profiler.run.store import load_results
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "models.md"
 TINY = {"n_layer": 2, "n_embd": 16, "n_head": 2, "n_positions": 64, "vocab_size": 40}

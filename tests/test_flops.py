@@ -6,13 +6,13 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from profiler import flops as flops_module
-from profiler.flops import causal_pairs, count_point, counted
-from profiler.measure import measure_point
-from profiler.models import build_model
+from profiler.measure import flops as flops_module
+from profiler.measure.flops import causal_pairs, count_point, counted
+from profiler.measure.point import measure_point
+from profiler.measure.timing import TimingConfig
+from profiler.models.families import build_model
+from profiler.models.steps import make_step
 from profiler.records import RESULT_FIELDS, Point
-from profiler.steps import make_step
-from profiler.timing import TimingConfig
 from tests.user_models import causal_attention, gru_lm, lstm_lm
 
 FAST = TimingConfig(warmup_s=0.0, min_time_s=0.02, max_time_s=0.1)
@@ -147,7 +147,7 @@ def test_builtin_records_say_analytic():
 
 
 def test_report_says_where_each_models_flops_came_from():
-    from profiler.analysis import records_frame
+    from profiler.analyze.tables import records_frame
     from profiler.records import result_row
     from profiler.report.profiling import flops_source_lines
 

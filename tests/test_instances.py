@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from profiler import instances, stats
+from profiler.measure import instances, stats
 from profiler.records import Point
 from tests.fake_workers import instance_row
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from profiler.kernels import detect_kernels
-from profiler.memory import profiled_pass
-from profiler.models import build_model
-from profiler.steps import make_step
+from profiler.measure.kernels import detect_kernels
+from profiler.measure.memory import profiled_pass
+from profiler.models.families import build_model
+from profiler.models.steps import make_step
 
 
 def kernels_of(name, phase="inference", attention="default", hyper=None):

@@ -1,6 +1,6 @@
 import torch
 
-from profiler.memory import measure_memory, peak_from_allocations
+from profiler.measure.memory import measure_memory, peak_from_allocations
 
 MIB = 2**20
 

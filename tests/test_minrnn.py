@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from profiler.measure import measure_point
-from profiler.minrnn import parallel_scan
-from profiler.models import build_model, count_params
+from profiler.measure.point import measure_point
+from profiler.measure.timing import TimingConfig
+from profiler.models.families import build_model, count_params
+from profiler.models.minrnn import parallel_scan
+from profiler.models.steps import make_step
 from profiler.records import Point
-from profiler.steps import make_step
-from profiler.timing import TimingConfig
 
 CELLS = ["mingru", "minlstm"]
 

@@ -4,7 +4,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from profiler.errors import UsageError
-from profiler.models import build_model, count_params
+from profiler.models.families import build_model, count_params
 
 
 def counted_flops(model, tokens) -> int:

@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from profiler import nvml
+from profiler.measure import nvml
 
 
 class FakeNVMLError(Exception):

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from profiler import opanalysis as O
-from profiler.analysis import records_frame
+from profiler.analyze import operators as O
+from profiler.analyze.tables import records_frame
 from profiler.records import Point, result_row
-from profiler.store import load_peaks, load_results, load_traces
+from profiler.run.store import load_peaks, load_results, load_traces
 
 RUN = Path(__file__).parent / "data" / "run_small"
 REF = {"device": "cpu", "phase": "inference", "batch_size": 8, "threads": 2,

@@ -6,15 +6,15 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from profiler.grid import expand
-from profiler.measure import measure_point
-from profiler.models import build_model
-from profiler.opprofile import category_of_name, category_shares, op_table, trace
-from profiler.peak import measure_peak
+from profiler.measure.opprofile import category_of_name, category_shares, op_table, trace
+from profiler.measure.peak import measure_peak
+from profiler.measure.point import measure_point
+from profiler.measure.timing import TimingConfig
+from profiler.models.families import build_model
+from profiler.models.steps import make_step
 from profiler.records import Point
-from profiler.spec import parse_spec
-from profiler.steps import make_step
-from profiler.timing import TimingConfig
+from profiler.run.grid import expand
+from profiler.run.spec import parse_spec
 
 
 def shares(name, phase, n, attention="default", batch=2):

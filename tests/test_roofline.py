@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from torch import nn
 
-from profiler import opanalysis as O
-from profiler.analysis import records_frame
-from profiler.measure import measure_point
-from profiler.models import build_model, count_params
-from profiler.peak import datasheet_bandwidth, measure_peak
+from profiler.analyze import operators as O
+from profiler.analyze.tables import records_frame
+from profiler.measure.peak import datasheet_bandwidth, measure_peak
+from profiler.measure.point import measure_point
+from profiler.measure.timing import TimingConfig
+from profiler.models.families import build_model, count_params
+from profiler.models.steps import ADAM_TENSOR_PASSES, phase_bytes
 from profiler.records import Point, result_row
-from profiler.steps import ADAM_TENSOR_PASSES, phase_bytes
-from profiler.timing import TimingConfig
 
 S = 4  # fp32 bytes
 B, N, D, V = 1, 4, 8, 16  # tiny config: batch, seq_len, width, vocab

@@ -4,8 +4,8 @@ worker process with deliberately failing models (tests/fake_models.py)."""
 import pytest
 
 from profiler.records import Point, result_row
-from profiler.runner import Curve, predict_latency, run_points, skip_reason
-from profiler.spec import parse_spec
+from profiler.run.runner import Curve, predict_latency, run_points, skip_reason
+from profiler.run.spec import parse_spec
 
 
 def test_predict_power_law_through_last_two():
@@ -28,8 +28,8 @@ def test_skip_reasons():
 
 
 def test_calls_per_point_from_timing():
-    from profiler.runner import calls_per_point
-    from profiler.timing import TimingConfig
+    from profiler.measure.timing import TimingConfig
+    from profiler.run.runner import calls_per_point
 
     # per instance 2 warm-up calls + a floor of 3 samples, then 1 profiled pass
     assert calls_per_point(TimingConfig(warmup_calls=2, min_samples=5, instances=1)) == 6
@@ -38,7 +38,7 @@ def test_calls_per_point_from_timing():
 
 
 def test_prediction_learns_from_the_fastest_sample():
-    from profiler.runner import _learn
+    from profiler.run.runner import _learn
 
     curves = {}
     p = Point("lstm", 100, 1, "cpu", "float32", 1, "inference")
@@ -66,7 +66,7 @@ max_time_s = 0.05
 
 def sweep_with(factory, timeout=30.0):
     spec = parse_spec(SPEC.format(model=factory, factory=factory, timeout=timeout))
-    from profiler.grid import expand
+    from profiler.run.grid import expand
 
     rows = []
     summary = run_points(spec, expand(spec), [], rows.append, "test")
@@ -100,7 +100,7 @@ def test_crash_is_recorded_and_worker_restarted(in_repo):
     spec = parse_spec(SPEC.format(model="crash", factory="crash", timeout=30.0)
                       .replace('model = ["crash"]', 'model = ["crash", "fine"]')
                       + '[models.fine]\nbase = "lstm"\nhidden = 8\n')
-    from profiler.grid import expand
+    from profiler.run.grid import expand
 
     rows = []
     run_points(spec, expand(spec), [], rows.append, "test")
@@ -122,7 +122,7 @@ def test_error_is_data(in_repo):
 
 def test_resume_skips_done_points_and_keeps_pruning():
     spec = parse_spec(SPEC.format(model="oom", factory="oom", timeout=30.0))
-    from profiler.grid import expand
+    from profiler.run.grid import expand
 
     points = expand(spec)
     done = [result_row(points[0], status="ok", latency_s=0.001),
@@ -134,7 +134,7 @@ def test_resume_skips_done_points_and_keeps_pruning():
 
 
 def test_sweep_time_limit_leaves_the_rest_for_resume():
-    from profiler.grid import expand
+    from profiler.run.grid import expand
     from tests.fake_workers import ScriptedWorker
 
     spec = parse_spec("[grid]\nmodel=['lstm']\nseq_len=[8, 16, 32, 64, 128, 256]\n"
@@ -168,7 +168,7 @@ instance_rtol = 0.05
 
 
 def _run(script, remeasure=30.0, n_workers=2):
-    from profiler.grid import expand
+    from profiler.run.grid import expand
     from tests.fake_workers import ScriptedWorker
 
     spec = parse_spec(INSTANCE_SPEC.format(remeasure=remeasure))
@@ -251,8 +251,8 @@ def test_contended_points_come_first_and_the_pass_keeps_its_budget():
 
 
 def test_resume_runs_the_second_pass_and_attempts_are_bounded():
-    from profiler.grid import expand
-    from profiler.quality import MAX_ATTEMPTS
+    from profiler.run.grid import expand
+    from profiler.run.quality import MAX_ATTEMPTS
     from tests.fake_workers import ScriptedWorker, around
 
     spec = parse_spec(INSTANCE_SPEC.format(remeasure=30.0))

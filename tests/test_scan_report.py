@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from profiler import analysis as A
+from profiler.analyze import tables as A
 from profiler.records import Point, result_row
 from profiler.report import render_report
 from profiler.report.build import analyse

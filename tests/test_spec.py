@@ -1,7 +1,7 @@
 import pytest
 
-from profiler.grid import expand
-from profiler.spec import load_spec, parse_spec, to_toml
+from profiler.run.grid import expand
+from profiler.run.spec import load_spec, parse_spec, to_toml
 
 
 def test_presets_load_and_round_trip(in_repo):
@@ -68,7 +68,7 @@ def test_factory_arguments_of_every_toml_kind_round_trip():
 
 def test_models_are_checked_on_the_meta_device(in_repo):
     from profiler.errors import UsageError
-    from profiler.spec import check_models
+    from profiler.run.spec import check_models
 
     text = ("[grid]\nmodel = ['t', 'real']\nseq_len = [8]\n"
             "[models.t]\nbase = 'transformer'\nd_model = 8\nheads = {heads}\n"

@@ -15,10 +15,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from profiler.errors import UsageError
-from profiler.grid import expand
-from profiler.models import config_keys
-from profiler.spec import AXES, Budget, ProfileConfig, check_models, parse_spec, to_toml, validate
-from profiler.timing import TimingConfig
+from profiler.measure.timing import TimingConfig
+from profiler.models.families import config_keys
+from profiler.run.grid import expand
+from profiler.run.spec import (
+    AXES,
+    Budget,
+    ProfileConfig,
+    check_models,
+    parse_spec,
+    to_toml,
+    validate,
+)
 
 SOURCE = "prop.toml"
 
@@ -132,6 +140,6 @@ def test_several_keys_at_once(in_repo, changes):
 @pytest.mark.parametrize("section, cls", [("budget", Budget), ("timing", TimingConfig),
                                           ("profile", ProfileConfig)])
 def test_every_key_has_a_rule(section, cls):
-    from profiler.spec import RULES
+    from profiler.run.spec import RULES
 
     assert set(RULES[section]) == {f.name for f in dataclasses.fields(cls)}

@@ -1,6 +1,6 @@
 import pytest
 
-from profiler.stats import summarize
+from profiler.measure.stats import summarize
 
 
 def test_quartiles_by_hand():

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from profiler.records import Point, result_row
-from profiler.store import load_history, load_results, read_jsonl
+from profiler.run.store import load_history, load_results, read_jsonl
 
 
 def test_last_line_per_point_wins_in_first_position(tmp_path):
@@ -21,3 +23,23 @@ def test_last_line_per_point_wins_in_first_position(tmp_path):
     assert [r["latency_s"] for r in rows[2:]] == [3.0, 4.0]  # no point_id: every row kept
     assert len(read_jsonl(tmp_path / "results.jsonl")) == 5  # the history stays readable
     assert [r.get("latency_s") for r in load_history(tmp_path)] == [2.0, None, 1.0, 3.0, 4.0]
+
+
+def test_write_text_is_whole_or_nothing(tmp_path, monkeypatch):
+    from profiler.run import store
+
+    path = tmp_path / "sub" / "report.html"
+    store.write_text(path, "old")
+    assert path.read_text() == "old"
+
+    def killed(src, dst):  # the rename never happens: as if killed before it
+        raise OSError("killed")
+
+    monkeypatch.setattr(store.os, "replace", killed)
+    with pytest.raises(OSError):
+        store.write_text(path, "new and longer")
+    assert path.read_text() == "old"  # never half of the new file
+    assert sorted(p.name for p in path.parent.iterdir()) == ["report.html"]  # no temp left
+    monkeypatch.undo()
+    store.write_json(path, {"a": 1})
+    assert path.read_text() == '{\n  "a": 1\n}\n'

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from profiler import analysis as A
-from profiler.store import load_results
+from profiler.analyze import tables as A
+from profiler.run.store import load_results
 
 RUN = Path(__file__).parent / "data" / "run_small"
 

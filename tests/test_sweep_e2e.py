@@ -13,12 +13,12 @@ import torch
 import torch.utils.benchmark as tbench
 
 from profiler.cli import main
-from profiler.models import build_model
+from profiler.measure.timing import CpuTimer, TimingConfig, sample
+from profiler.models.families import build_model
+from profiler.models.steps import make_step
 from profiler.records import RESULT_FIELDS
-from profiler.spec import load_spec
-from profiler.steps import make_step
-from profiler.store import RunStore, load_history, load_results
-from profiler.timing import CpuTimer, TimingConfig, sample
+from profiler.run.spec import load_spec
+from profiler.run.store import RunStore, load_history, load_results
 
 REQUIRED = ("model family params seq_len batch_size device dtype threads phase status "
             "latency_s latency_iqr_s latency_samples_s tokens_per_s peak_memory_bytes flops "
@@ -67,7 +67,7 @@ def test_latency_agrees_with_torch_utils_benchmark():
 
     The two timers take turns three times and the medians of their medians are
     compared, so a burst of load on a shared machine hits both alike."""
-    from profiler.stats import summarize
+    from profiler.measure.stats import summarize
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -164,9 +164,9 @@ points = "none"
 
 def _fake_run_sweep(statuses):
     """run_sweep, minus the measuring: one row per status, as if measured."""
-    from profiler.grid import expand
     from profiler.records import result_row
-    from profiler.runner import RunSummary
+    from profiler.run.grid import expand
+    from profiler.run.runner import RunSummary
 
     def run_sweep(spec, run_dir, resume=False, progress=True):
         with RunStore(run_dir) as out:
@@ -182,9 +182,9 @@ def _fake_run_sweep(statuses):
                                             (["oom", "timeout"], 1)])
 def test_exit_1_only_when_no_point_is_ok(statuses, code, tmp_path, capsys, in_repo,
                                          monkeypatch):
-    import profiler.sweep
+    import profiler.run.sweep
 
-    monkeypatch.setattr(profiler.sweep, "run_sweep", _fake_run_sweep(statuses))
+    monkeypatch.setattr(profiler.run.sweep, "run_sweep", _fake_run_sweep(statuses))
     path = tmp_path / "s.toml"
     path.write_text(FAILING.format(at=1))
     assert main(["sweep", str(path), "--out", str(tmp_path / "run"), "--no-report",

@@ -1,6 +1,6 @@
 """The sampling loop, driven by a fake timer: no wall-clock luck."""
 
-from profiler.timing import TimingConfig, sample
+from profiler.measure.timing import TimingConfig, sample
 
 
 class FakeTimer:
@@ -56,7 +56,7 @@ def test_noisy_samples_continue_until_max_samples():
 def test_slow_calls_still_get_every_warmup_call_and_the_sample_floor(monkeypatch):
     # each call takes 5 s of (fake) time but the point may only take 1 s: the warm-up
     # floor and the 3-sample floor still hold, so no latency rests on a cold call
-    import profiler.timing
+    import profiler.measure.timing
 
     clock = [0.0]
 
@@ -65,7 +65,7 @@ def test_slow_calls_still_get_every_warmup_call_and_the_sample_floor(monkeypatch
             clock[0] += 5.0 * calls
             return super().time(fn, calls)
 
-    monkeypatch.setattr(profiler.timing.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(profiler.measure.timing.time, "perf_counter", lambda: clock[0])
     cfg = TimingConfig(warmup_s=0.0, warmup_calls=2, min_time_s=0.0, max_time_s=1.0,
                        min_samples=5)
     s = sample(lambda: None, lambda: None, False, SlowTimer(lambda i: 5.0), cfg)
@@ -109,10 +109,10 @@ class FakeWaits:
 
 
 def _fake_clock(monkeypatch):
-    import profiler.timing
+    import profiler.measure.timing
 
     clock = [0.0]
-    monkeypatch.setattr(profiler.timing.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(profiler.measure.timing.time, "perf_counter", lambda: clock[0])
     return clock
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from profiler import analysis as A
-from profiler import opanalysis as O
+from profiler.analyze import operators as O
+from profiler.analyze import tables as A
 from profiler.errors import UsageError
 from profiler.records import NOISY_REL_IQR
 from profiler.report import findings, profiling, scan, streaming
@@ -33,8 +33,8 @@ from profiler.report.document import (
     fmt_x,
     missing,
 )
-from profiler.spec import tomllib
-from profiler.store import SWEEP_FILE, load_env, load_peaks, load_results, load_traces
+from profiler.run.spec import tomllib
+from profiler.run.store import SWEEP_FILE, load_env, load_peaks, load_results, load_traces
 
 # Columns of the full results table (the raw samples stay in results.jsonl).
 FULL_COLUMNS = ["model", "phase", "seq_len", "batch_size", "device", "dtype", "threads",

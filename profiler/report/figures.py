@@ -25,7 +25,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter  # noqa: E402
 
-from profiler.analysis import SERIES, curve_names, ok  # noqa: E402
+from profiler.analyze.tables import SERIES, curve_names, ok  # noqa: E402
 
 DPI = 100
 MS, MIB = 1e3, 2.0 ** 20

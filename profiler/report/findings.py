@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from profiler.analysis import RECURRENT, SCAN, curve_names
+from profiler.analyze.tables import RECURRENT, SCAN, curve_names
 from profiler.records import PHASES
 from profiler.report.document import (
     Table,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from profiler.analysis import SERIES
+from profiler.analyze.tables import SERIES
 from profiler.records import PHASES
 from profiler.report import roofline
 from profiler.report.document import (

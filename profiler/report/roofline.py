@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from profiler.analysis import SERIES
-from profiler.opanalysis import LATENCY_BOUND_FRACTION
+from profiler.analyze.operators import LATENCY_BOUND_FRACTION
+from profiler.analyze.tables import SERIES
 from profiler.report.document import Bullets, Image, Paragraph, fmt_bytes, missing
 from profiler.report.findings import _curves
 

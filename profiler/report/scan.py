@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from profiler.analysis import SCAN
+from profiler.analyze.tables import SCAN
 from profiler.report.document import (
     Bullets,
     Paragraph,

@@ -17,8 +17,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-from profiler.analysis import curve_names, ok  # noqa: E402
-from profiler.opprofile import CATEGORIES  # noqa: E402
+from profiler.analyze.tables import curve_names, ok  # noqa: E402
+from profiler.measure.opprofile import CATEGORIES  # noqa: E402
 from profiler.records import PHASES  # noqa: E402
 from profiler.report.figures import (  # noqa: E402
     MIB,

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from profiler.errors import UsageError
-from profiler.store import check_new_dir
+from profiler.run.store import check_new_dir
 from profiler.train import probes
 from profiler.train.data import sine_data
 from profiler.train.experiment import init_model, train_model

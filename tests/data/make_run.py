@@ -43,11 +43,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from profiler.models import build_model  # noqa: E402
+from profiler.measure.stats import summarize  # noqa: E402
+from profiler.models.families import build_model  # noqa: E402
+from profiler.models.steps import phase_bytes  # noqa: E402
 from profiler.records import Point, result_row  # noqa: E402
-from profiler.spec import tomllib  # noqa: E402
-from profiler.stats import summarize  # noqa: E402
-from profiler.steps import phase_bytes  # noqa: E402
+from profiler.run.spec import tomllib  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "run_small"
 SEQ_LENS = [32, 64, 128, 256, 512, 1024, 2048]

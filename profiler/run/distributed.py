@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from profiler import grid, store
-from profiler import spec as specs
 from profiler.errors import UsageError
 from profiler.records import Point, point_of, result_row
-from profiler.runner import RunSummary
-from profiler.shards import (
+from profiler.run import grid, store
+from profiler.run import spec as specs
+from profiler.run.runner import RunSummary
+from profiler.run.shards import (
     JOB_DIED,
     Merger,
     Shard,
@@ -341,7 +341,7 @@ def _submit(executor, shards: list[Shard], spec, done_rows: list[dict], run_dir:
 
 def _write_env(run_dir: Path, resume: bool, cluster: str, opts: ExecutorOptions) -> None:
     """env.json of the submitting host (each measuring host goes under "hosts")."""
-    from profiler.envinfo import collect_env
+    from profiler.measure.envinfo import collect_env
 
     env = dict(collect_env(), executor=dict(name="submitit", cluster=cluster,
                                             params=opts.params, gpus=list(opts.gpus)))

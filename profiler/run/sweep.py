@@ -9,10 +9,10 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from profiler import grid, quality, runner, store
-from profiler import spec as specs
 from profiler.errors import UsageError
-from profiler.runner import RunSummary
+from profiler.run import grid, quality, runner, store
+from profiler.run import spec as specs
+from profiler.run.runner import RunSummary
 
 WORKER_LOG = "worker.log"  # the measuring processes' stdout/stderr (torch warnings, crashes)
 
@@ -67,11 +67,11 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
         done_rows = store.load_results(run_dir) if resume and \
             (run_dir / store.RESULTS_FILE).exists() else []
         if resume and (run_dir / "shards").is_dir():
-            from profiler.shards import reconcile  # a distributed run: fold in its shard files
+            from profiler.run.shards import reconcile  # a distributed run: fold in its shard files
 
             done_rows = reconcile(run_dir, out)
         (run_dir / store.SWEEP_FILE).write_text(specs.to_toml(spec), encoding="utf-8")
-        from profiler.envinfo import collect_env
+        from profiler.measure.envinfo import collect_env
 
         env = collect_env()
         env_path = run_dir / store.ENV_FILE
@@ -86,7 +86,7 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
         worker = workers[0]  # the reference and the traces need one process
         bar = None
         if progress:
-            from profiler.progress import SweepProgress
+            from profiler.run.progress import SweepProgress
 
             bar = SweepProgress(total=todo, title=f"sweep {spec.name}").__enter__()
         summary = None
@@ -124,7 +124,7 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
 def run_sweep_command(args) -> int:
     opts = None
     if getattr(args, "executor", "local") != "local" or getattr(args, "executor_opt", None):
-        from profiler import distributed
+        from profiler.run import distributed
 
         opts = distributed.options_from_args(args)  # no submitit: exit 2 before any work
     spec = choose_spec(args, (lambda s: distributed.resolve_devices(s, opts)) if opts is not None

@@ -15,8 +15,8 @@ import sys
 import time
 from dataclasses import asdict
 
+from profiler.measure.timing import TimingConfig
 from profiler.records import Point
-from profiler.timing import TimingConfig
 
 STARTUP_TIMEOUT_S = 120.0  # importing torch (and creating a CUDA context) can be slow
 
@@ -48,7 +48,8 @@ def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int) -> None:
         os.close(fd)
     if cwd not in sys.path:
         sys.path.insert(0, cwd)  # user factories 'pkg.mod:fn' import as from the sweep's cwd
-    from profiler import measure, peak
+    from profiler.measure import peak
+    from profiler.measure import point as measure
 
     conn.send(("ready", os.getpid()))
     while True:

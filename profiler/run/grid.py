@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 from profiler.records import PHASES, Point
-from profiler.spec import SweepSpec
+
+if TYPE_CHECKING:  # spec.py expands grids to validate them: no import back at run time
+    from profiler.run.spec import SweepSpec
 
 
 def is_recurrent(spec: SweepSpec, model: str) -> bool:

@@ -30,11 +30,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from profiler import store
 from profiler.errors import UsageError
 from profiler.records import Point
-from profiler.runner import run_points
-from profiler.spec import SweepSpec
+from profiler.run import store
+from profiler.run.runner import run_points
+from profiler.run.spec import SweepSpec
 
 SHARDS_DIR = "shards"
 NAME = re.compile(r"s(\d+)-(\d+)")  # s<session>-<k>; each run or resume is a new session
@@ -123,8 +123,8 @@ def run_shard(spec: SweepSpec, shard: Shard, done_rows: list[dict], run_dir: str
             return dict(superseded=True)
         import torch
 
-        from profiler import runner
-        from profiler.envinfo import collect_env
+        from profiler.measure.envinfo import collect_env
+        from profiler.run import runner
         job = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID",
                                           "SUBMITIT_LOCAL_JOB_ID", "CUDA_VISIBLE_DEVICES")
                if k in os.environ}

@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
-from profiler import instances, quality
+from profiler.measure import instances
+from profiler.measure.timing import MIN_SAMPLES_FLOOR, TimingConfig
+from profiler.measure.worker import Worker
 from profiler.records import Point, point_of, result_row
-from profiler.spec import SweepSpec
-from profiler.timing import MIN_SAMPLES_FLOOR, TimingConfig
-from profiler.worker import Worker
+from profiler.run import quality
+from profiler.run.spec import SweepSpec
 
 WORKER_PROCESSES = 2  # a point's instances alternate between this many processes
 # Second-pass reasons whose earlier instances join the new record. Not "contended" (they

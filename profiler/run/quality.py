@@ -12,7 +12,7 @@ instance ranges), whose instances disagree, or that are noisy, in that order.
 
 from __future__ import annotations
 
-from profiler import instances
+from profiler.measure import instances
 from profiler.records import NOISY_REL_IQR, point_of
 
 MAX_ATTEMPTS = 3  # a point is measured at most this often, however often a run resumes

@@ -22,10 +22,11 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from profiler.errors import UsageError
-from profiler.models import BUILTIN, build_model, config_keys
+from profiler.measure.timing import TimingConfig
+from profiler.models.families import BUILTIN, build_model, config_keys
+from profiler.models.steps import ATTENTION_BACKENDS
 from profiler.records import PHASES
-from profiler.steps import ATTENTION_BACKENDS
-from profiler.timing import TimingConfig
+from profiler.run.grid import expand
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -400,8 +401,6 @@ def validate(data: dict, source: str) -> SweepSpec:
         raise _err(source, "description", "a string", description)
     spec = SweepSpec(name=name, grid=grid, models=models, budget=budget, timing=timing,
                      profile=profile, description=description, source=source)
-    from profiler.grid import expand  # grid.py imports this module
-
     if not expand(spec):  # only the attention axis drops points: recurrent models ignore it
         raise _err(source, "[grid].attention", "'default' among the values when every model "
                    "is an LSTM or GRU (they run attention 'default' only)",

@@ -68,6 +68,36 @@ def load_peaks(run_dir: str | Path) -> list[dict]:
     return read_json(Path(run_dir) / PEAK_FILE, [])
 
 
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``path`` whole or not at all: a temporary file beside it, fsync, rename.
+
+    A reader (a browser on report.html, `report` on env.json, a resumed sweep)
+    sees the old file or the new one, never half of one, even if the process is
+    killed mid-write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """``write_bytes`` for UTF-8 text."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, data) -> Path:
+    """``write_text`` of indented JSON."""
+    return write_text(path, json.dumps(data, indent=2) + "\n")
+
+
 def append_jsonl(path: Path, row: dict) -> None:
     """Append one JSON line and make it durable."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 
-from profiler.stats import summarize
+from profiler.measure.stats import summarize
 
 
 def spread(medians: list[float]) -> float:

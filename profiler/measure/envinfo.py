@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from profiler import nvml
+from profiler.measure import nvml
 
 
 @lru_cache(maxsize=1)

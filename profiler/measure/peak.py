@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from profiler.stats import summarize
-from profiler.timing import TimingConfig, make_timer, sample
+from profiler.measure.stats import summarize
+from profiler.measure.timing import TimingConfig, make_timer, sample
 
 # Dense tensor-core / vector peaks in FLOP/s from vendor datasheets (SXM parts).
 # Key: substring of torch.cuda.get_device_name(); value: dtype -> FLOP/s.
@@ -81,7 +81,7 @@ def measure_peak(device: str, dtype: str, threads: int, n: int | None = None,
                  cfg: TimingConfig | None = None, copy_bytes: int | None = None) -> dict:
     """Achieved FLOP/s of an n x n x n matmul (2 n^3 FLOPs) in ``dtype`` on ``device``,
     and the memory bandwidth of a large copy (``measure_bandwidth``) beside it."""
-    from profiler.measure import TORCH_DTYPES, device_name
+    from profiler.measure.point import TORCH_DTYPES, device_name
 
     torch.set_num_threads(threads)
     n = n or matmul_size(device)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch.profiler import profile
 
-from profiler.opprofile import activities, op_table
+from profiler.measure.opprofile import activities, op_table
 
 
 @dataclass(frozen=True)

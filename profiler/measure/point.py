@@ -14,13 +14,13 @@ from datetime import datetime, timezone
 
 import torch
 
-from profiler import contention, kernels, memory, nvml, timing
-from profiler.flops import count_point
-from profiler.models import build_model, count_params
+from profiler.measure import contention, kernels, memory, nvml, timing
+from profiler.measure.flops import count_point
+from profiler.measure.stats import summarize
+from profiler.measure.timing import TimingConfig
+from profiler.models.families import build_model, count_params
+from profiler.models.steps import ATTENTION_BACKENDS, make_step, phase_bytes
 from profiler.records import Point, result_row
-from profiler.stats import summarize
-from profiler.steps import ATTENTION_BACKENDS, make_step, phase_bytes
-from profiler.timing import TimingConfig
 
 TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -28,7 +28,7 @@ TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": 
 def device_name(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    from profiler.envinfo import cpu_model
+    from profiler.measure.envinfo import cpu_model
 
     return cpu_model()
 
@@ -162,7 +162,7 @@ def trace_point(point: Point, model_section: dict, path: str, wait: int, warmup:
     """Export a Chrome/Perfetto trace of ``point`` (untimed) and return its op table."""
     from pathlib import Path
 
-    from profiler.opprofile import trace
+    from profiler.measure.opprofile import trace
 
     _, step = build_step(point, model_section)
     t0 = time.perf_counter()

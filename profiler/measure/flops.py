@@ -29,8 +29,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from profiler.models.steps import PHASE_FLOP_FACTOR, Step, attention_context, make_inputs
 from profiler.records import Point
-from profiler.steps import PHASE_FLOP_FACTOR, Step, attention_context, make_inputs
 
 aten = torch.ops.aten
 

@@ -15,7 +15,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from profiler import fit, stats
+from profiler.analyze import fit
+from profiler.measure import stats
 from profiler.records import RESULT_FIELDS
 
 # The columns that identify a curve over seq_len (Point.series, by name).

@@ -3,8 +3,8 @@
 Pipeline of plain functions: load both runs -> refuse when their sweep.toml
 differ where it matters -> match points -> per point, the ratio new/base and an
 interval from the *instances* of both runs -> classify -> render (rich table,
-Markdown, HTML: compare_render.py). ``compare_command`` returns the exit status:
-1 when any point regressed, 0 otherwise; bad input raises UsageError (exit 2).
+Markdown, HTML: report/compare.py). A regression makes the command exit 1;
+bad input raises UsageError (exit 2).
 
 Why instances and not samples: the samples of one process agree with each
 other to 1-2% even when that whole process is 20-50% off. The same point
@@ -44,16 +44,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from profiler.errors import UsageError
+from profiler.measure.timing import MIN_SAMPLES_FLOOR
 from profiler.records import Point
-from profiler.store import ENV_FILE, SWEEP_FILE, load_env, load_results
-from profiler.timing import MIN_SAMPLES_FLOOR
+from profiler.run.store import ENV_FILE, SWEEP_FILE, load_env, load_results
 
 # An instance counts when its median rests on at least as many samples as the
 # sampler ever stops at (it may stop at MIN_SAMPLES_FLOOR when out of time):
@@ -280,7 +279,7 @@ def spec_differences(base_dir: Path, new_dir: Path) -> tuple[list[str], list[str
 
     Models are compared when both grids have them: only their points can match.
     A run without sweep.toml, or one that no longer parses, is a warning."""
-    from profiler.spec import parse_spec  # spec imports torch-side modules; only here
+    from profiler.run.spec import parse_spec  # spec imports torch-side modules; only here
 
     specs, warnings = [], []
     for d in (base_dir, new_dir):
@@ -365,38 +364,3 @@ def summary(comps: list[Comparison]) -> str:
     """'2 regressed, 10 unchanged, 1 only-in-new'."""
     counts = {v: sum(c.verdict == v for c in comps) for v in VERDICTS}
     return ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "no points"
-
-
-def compare_command(args) -> int:
-    """`python -m profiler compare BASE NEW`: print, maybe write a file, exit 1 on regression."""
-    from profiler import compare_render  # rich/HTML only when rendering
-
-    threshold = parse_threshold(args.threshold)
-    fmt = (args.format or "table").lower()
-    if fmt not in ("table", "md", "html"):
-        raise UsageError(f"--format {args.format!r}: expected table, md or html")
-    base_dir, new_dir = Path(args.base), Path(args.new)
-    base, new = load_run(base_dir), load_run(new_dir)
-    out = None
-    if fmt != "table":
-        out = Path(args.out) if args.out else new_dir / f"compare.{fmt}"
-        if not out.parent.is_dir():
-            raise UsageError(f"--out {out}: directory {out.parent} does not exist")
-    spec_diffs, spec_warnings = spec_differences(base_dir, new_dir)
-    if spec_diffs and not getattr(args, "allow_spec_change", False):
-        raise UsageError(f"the runs were measured with different specs: {'; '.join(spec_diffs)}"
-                         " (pass --allow-spec-change to compare them anyway)")
-    comps = compare_runs(base, new, threshold)
-    warnings, info = env_differences(base_dir, new_dir, base, new)
-    warnings = [f"sweep.toml {d}" for d in spec_diffs] + spec_warnings + warnings
-    for w in warnings:
-        print(f"WARNING: runs differ: {w}", file=sys.stderr)
-    ctx = compare_render.Context(base=str(base_dir), new=str(new_dir), threshold=threshold,
-                                 warnings=warnings, info=info)
-    compare_render.print_table(comps, ctx)
-    if out is not None:
-        text = (compare_render.markdown(comps, ctx) if fmt == "md"
-                else compare_render.html(comps, ctx))
-        out.write_text(text, encoding="utf-8")
-        print(f"wrote {out}")
-    return 1 if any(c.verdict == "regressed" for c in comps) else 0

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from profiler.errors import UsageError
-from profiler.minrnn import MinRNNConfig, MinRNNLM
+from profiler.models.minrnn import MinRNNConfig, MinRNNLM
 
 TOKEN_ID_BYTES = 8  # token ids are int64
 
@@ -349,27 +349,6 @@ def build_model(name: str, section: dict | None, device: str = "cpu",
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def models_command(args) -> int:
-    """`python -m profiler models`: the spec's models with their parameter counts."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from profiler.spec import check_models, load_spec
-
-    spec = load_spec(args.spec)
-    check_models(spec)  # a model that cannot be built: one line, as for `sweep`
-    table = Table(title=f"models of sweep {spec.name!r} ({spec.source})")
-    for col in ("name", "family", "params", "hyper-parameters"):
-        table.add_column(col, justify="right" if col == "params" else "left")
-    for name in spec.grid["model"]:
-        section = spec.models.get(name, {})
-        model = build_model(name, section)
-        hyper = ", ".join(f"{k}={v}" for k, v in model_hyper(model, section).items())
-        table.add_row(name, model.family, f"{count_params(model):,}", hyper)
-    Console().print(table)
-    return 0
 
 
 def model_hyper(model: nn.Module, section: dict) -> dict:

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from profiler.contention import wait_share
-from profiler.stats import summarize
+from profiler.measure.contention import wait_share
+from profiler.measure.stats import summarize
 
 # Even a point that runs past its time gets this many samples: one is not a latency.
 MIN_SAMPLES_FLOOR = 3

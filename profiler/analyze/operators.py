@@ -14,8 +14,8 @@ import math
 
 import pandas as pd
 
-from profiler import analysis as A
-from profiler.opprofile import CATEGORIES, category_shares
+from profiler.analyze import tables as A
+from profiler.measure.opprofile import CATEGORIES, category_shares
 
 # The torch.profiler schedule's step marker ("ProfilerStep#3") in traces: its self time
 # is the Python between operators, not an operator, so top-operator lists leave it out.

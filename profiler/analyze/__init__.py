@@ -1,0 +1,2 @@
+"""From records to numbers: fits, scaling tables, operator shares, run comparison.
+Nothing here measures, plots or writes files."""

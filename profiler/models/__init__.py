@@ -1,0 +1,1 @@
+"""What is measured: the built-in model families and the step each phase runs."""
