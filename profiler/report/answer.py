@@ -1,0 +1,318 @@
+"""The report's first screen: LSTM or Transformer, why, and from which n.
+
+Three things, before any other table or list:
+
+1. the headline figure: latency against n for each family, the phases side by
+   side, each curve labelled with its fitted exponent, the LSTM–Transformer
+   crossover marked (or "no crossover up to n = …");
+2. the verdict table (verdicts.py): the textbook claims against this run;
+3. at most five key findings, one short sentence each.
+
+Everything is taken at one reference configuration (verdicts.reference: the first
+device both families ran on, the largest batch, the most threads), so the figure,
+the table and the sentences speak about the same measurements. Every other
+number lives in its topic's section.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: figures only go to files
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter  # noqa: E402
+
+from profiler.analyze.tables import crossovers, decompositions, exponents, ok  # noqa: E402
+from profiler.records import PHASES  # noqa: E402
+from profiler.report import verdicts as V  # noqa: E402
+from profiler.report.document import (  # noqa: E402
+    Bullets,
+    Image,
+    Paragraph,
+    Section,
+    Table,
+    fmt_bytes,
+    fmt_exp,
+    fmt_n,
+    fmt_pct,
+    fmt_x,
+)
+from profiler.run.store import write_bytes  # noqa: E402
+
+TITLE = "The answer: LSTM or Transformer, and from which n"
+FIGURE = "figures/headline.png"
+MAX_FINDINGS = 5
+LABELS = {"lstm": "LSTM", "gru": "GRU", "transformer": "Transformer", "mingru": "minGRU",
+          "minlstm": "minLSTM"}
+# The two families the textbook compares are drawn strong; any other (the scan
+# family, a user's model) lighter, for context.
+MAIN = (V.RECURRENT_FAMILY, V.ATTENTION_FAMILY)
+MS = 1e3  # latency is drawn in ms
+
+
+def label(family: str) -> str:
+    return LABELS.get(family, family)
+
+
+def _config(ref: dict) -> dict:
+    return {k: ref[k] for k in ("device", "dtype", "batch_size", "threads")}
+
+
+def _where(df: pd.DataFrame, **eq) -> pd.DataFrame:
+    for key, value in eq.items():
+        df = df[df[key] == value]
+    return df
+
+
+def phases(records: pd.DataFrame, ref: dict) -> list[str]:
+    """The phases both main families ran at the reference configuration (decode has
+    its own section: its n is a context, not a sequence processed)."""
+    ran = _where(ok(records), **_config(ref))
+    both = set.intersection(*(set(ran[ran["family"] == f]["phase"]) for f in MAIN))
+    both.discard("decode")
+    return [p for p in PHASES if p in both] + sorted(both - set(PHASES))
+
+
+def crossover(records: pd.DataFrame, ref: dict, phase: str) -> dict | None:
+    """The LSTM–Transformer row of the crossovers table at this configuration and phase."""
+    table = crossovers(records)
+    if table.empty:
+        return None
+    rows = _where(table, phase=phase, **_config(ref))
+    ran = _where(ok(records), phase=phase, **_config(ref))
+    models = {f: set(ran[(ran["family"] == f) & (ran["attention"] == "default")]["model"])
+              for f in MAIN}
+    for _, r in rows.iterrows():
+        pair = {r["curve_a"], r["curve_b"]}
+        if pair & models[MAIN[0]] and pair & models[MAIN[1]]:
+            return r.to_dict()
+    return None
+
+
+def crossover_text(row: dict | None, ran: pd.DataFrame) -> str:
+    """'crossover at n ≈ 1100: Transformer slower beyond' or 'no crossover up to n = 4096'."""
+    if row is None:
+        return "the two families share fewer than 2 sequence lengths"
+    if row["crossings"]:
+        return (f"crossover at n ≈ {fmt_n(row['n_cross'])}: "
+                f"{label_of(ran, row['slower_after'])} slower beyond")
+    return f"no crossover up to n = {fmt_n(row['n_max'])}"
+
+
+def _curve_exponents(records: pd.DataFrame, ref: dict, phase: str) -> dict[str, float]:
+    """family -> upper-range latency exponent (the whole-range one with < 3 upper points)."""
+    exps = exponents(records)
+    if exps.empty:
+        return {}
+    rows = _where(exps[exps["attention"] == "default"], phase=phase, **_config(ref))
+    return {r["family"]: (r["k_upper"] if not math.isnan(r["k_upper"]) else r["k"])
+            for _, r in rows.iterrows()}
+
+
+def draw_headline(records: pd.DataFrame, ref: dict, fig_dir: Path) -> Image | None:
+    """Latency vs n per family, one panel per phase; saved as figures/headline.png."""
+    shown = phases(records, ref)
+    if not shown:
+        return None
+    ran = _where(records[(records["status"] == "ok") & (records["attention"] == "default")],
+                 **_config(ref))
+    families = [f for f in MAIN if f in set(ran["family"])] + sorted(
+        set(ran["family"]) - set(MAIN))
+    colors = dict(zip(families, sns.color_palette("colorblind", len(families)), strict=True))
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(1, len(shown), figsize=(5.2 * len(shown), 4.2), squeeze=False)
+    for ax, phase in zip(axes[0], shown, strict=True):
+        ks = _curve_exponents(records, ref, phase)
+        for fam in families:
+            rows = ran[(ran["family"] == fam) & (ran["phase"] == phase)].sort_values("seq_len")
+            if rows.empty:
+                continue
+            clean, flagged = rows[~rows["contended"]], rows[rows["contended"]]
+            k = ks.get(fam)
+            name = label(fam) + ("" if k is None or math.isnan(k) else f"  k = {fmt_exp(k)}")
+            strong = fam in MAIN
+            ax.plot(clean["seq_len"], clean["latency_s"] * MS, marker="o", color=colors[fam],
+                    linewidth=2.4 if strong else 1.3, alpha=1.0 if strong else 0.75,
+                    markersize=6 if strong else 4, label=name)
+            if len(flagged):  # contended: measured beside other work, never fitted
+                ax.plot(flagged["seq_len"], flagged["latency_s"] * MS, "o", mfc="none",
+                        color=colors[fam], markersize=8, label=f"{label(fam)} (contended)")
+        row = crossover(records, ref, phase)
+        text = crossover_text(row, ran)
+        if row is not None and row["crossings"]:
+            ax.axvline(row["n_cross"], color="0.3", linestyle="--", linewidth=1.2)
+        ax.text(0.02, 0.97, text, transform=ax.transAxes, va="top", ha="left", fontsize=10,
+                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.7"})
+        ns = sorted(ran[ran["phase"] == phase]["seq_len"].unique())
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator([int(n) for n in ns]))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.set_yscale("log")
+        ax.set_title(phase.replace("_", " "))
+        ax.set_xlabel("sequence length n (tokens)")
+        ax.set_ylabel("latency per call (ms)")
+        ax.legend(loc="lower right", fontsize=9, title="k: slope over the upper n",
+                  title_fontsize=8)
+    fig.suptitle(f"Latency vs sequence length · {ref['device']}, {ref['dtype']}, batch "
+                 f"{ref['batch_size']}, {ref['threads']} thread"
+                 f"{'' if ref['threads'] == 1 else 's'}", y=1.0)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    write_bytes(fig_dir / Path(FIGURE).name, buffer.getvalue())
+    return Image(FIGURE, "LSTM vs Transformer: latency against sequence length",
+                 "Median latency per call at the configuration every comparison on this "
+                 "screen uses, log-log; k is the fitted exponent over the upper half of n "
+                 "(latency ∝ nᵏ: 1 linear, 2 quadratic). Hollow markers: contended points, "
+                 "left out of every fit.")
+
+
+def _model(ran: pd.DataFrame, family: str) -> str:
+    names = sorted(ran[ran["family"] == family]["model"].unique())
+    return names[0] if names else family
+
+
+def verdict_table(rows: list[V.Verdict]) -> Table:
+    return Table(["claim", "what the textbooks say", "measured here", "verdict"],
+                 [[v.topic, v.claim, v.measured, v.cell()] for v in rows])
+
+
+# ---- findings: at most five short sentences ----------------------------------------------
+
+def crossover_finding(records: pd.DataFrame, ref: dict) -> str | None:
+    parts = []
+    ran = ok(records)
+    for phase in phases(records, ref):
+        row = crossover(records, ref, phase)
+        if row is None:
+            continue
+        phase_name = phase.replace("_", " ")
+        if row["crossings"]:
+            slower = row["slower_after"]
+            faster = row["curve_a"] if slower == row["curve_b"] else row["curve_b"]
+            parts.append(f"for {phase_name} the {label_of(ran, faster)} is faster up to "
+                         f"n ≈ {fmt_n(row['n_cross'])}, the {label_of(ran, slower)} beyond")
+        else:
+            faster = row["faster_throughout"]
+            ratio = row["ratio_at_max"]  # latency of curve_a / curve_b at the largest n
+            ratio = 1 / ratio if faster == row["curve_a"] else ratio
+            parts.append(f"for {phase_name} the {label_of(ran, faster)} is faster at every n "
+                         f"up to {fmt_n(row['n_max'])} ({fmt_x(ratio)} at n = "
+                         f"{fmt_n(row['n_max'])})")
+    if not parts:
+        return None
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def label_of(ran: pd.DataFrame, model: str) -> str:
+    """The family label of a model name (a curve of the crossovers table)."""
+    fam = ran[ran["model"] == model]["family"]
+    return label(fam.iloc[0] if len(fam) else model)
+
+
+def quadratic_finding(records: pd.DataFrame, ref: dict) -> str | None:
+    decs = decompositions(records)
+    if decs.empty:
+        return None
+    shown = phases(records, ref)
+    rows = _where(decs[(decs["family"] == V.ATTENTION_FAMILY)
+                       & decs["phase"].isin(shown)], **_config(ref))
+    if rows.empty:
+        return None
+    r = rows.sort_values("quadratic_share_at_max").iloc[-1]
+    return (f"At n = {fmt_n(r['n_max'])} attention's n² term is "
+            f"{fmt_pct(r['quadratic_share_at_max'])} of the Transformer's "
+            f"{r['phase'].replace('_', ' ')} time (fitted a + b·n + c·n²).")
+
+
+def scan_finding(records: pd.DataFrame, ref: dict) -> str | None:
+    """The scan family against the LSTM: same recurrence shape, parallel over time."""
+    ran = _where(ok(records), **_config(ref))
+    scan = sorted(set(ran["family"]) & {"mingru", "minlstm"})
+    shown = phases(records, ref)
+    if not scan or not shown:
+        return None
+    phase = shown[0]
+    a = ran[(ran["family"] == V.RECURRENT_FAMILY) & (ran["phase"] == phase)]
+    b = ran[(ran["family"] == scan[0]) & (ran["phase"] == phase)]
+    shared = set(a["seq_len"]) & set(b["seq_len"])
+    if not shared:
+        return None
+    n = max(shared)
+    ratio = (a[a["seq_len"] == n]["latency_s"].iloc[0] / b[b["seq_len"] == n]["latency_s"].iloc[0])
+    faster = f"{fmt_x(ratio)} faster than" if ratio >= 1 else f"{fmt_x(1 / ratio)} slower than"
+    return (f"{label(scan[0])}, a recurrence computed as a parallel scan, is {faster} the LSTM "
+            f"at n = {fmt_n(n)} ({phase.replace('_', ' ')}).")
+
+
+def memory_finding(records: pd.DataFrame, ref: dict) -> str | None:
+    ran = _where(ok(records, "peak_memory_bytes"), **_config(ref))
+    shown = phases(records, ref)
+    if not shown:
+        return None
+    phase = shown[-1]  # the heaviest phase shown: train_step when it ran
+    rows = ran[ran["phase"] == phase]
+    per = {f: rows[rows["family"] == f] for f in MAIN}
+    shared = set(per[MAIN[0]]["seq_len"]) & set(per[MAIN[1]]["seq_len"])
+    if not shared:
+        return None
+    n = max(shared)
+    mem = {f: per[f][per[f]["seq_len"] == n]["peak_memory_bytes"].iloc[0] for f in MAIN}
+    return (f"Peak memory at n = {fmt_n(n)} ({phase.replace('_', ' ')}): Transformer "
+            f"{fmt_bytes(mem[MAIN[1]])}, LSTM {fmt_bytes(mem[MAIN[0]])}.")
+
+
+def health_finding(records: pd.DataFrame) -> str | None:
+    """Only when something is off: failed or contended points."""
+    failed = records[records["status"] != "ok"]
+    contended = records[(records["status"] == "ok") & records["contended"]]
+    parts = []
+    if len(failed):
+        counts = failed["status"].value_counts()
+        parts.append(f"{len(failed)} of {len(records)} points did not run ("
+                     + ", ".join(f"{v} {k}" for k, v in counts.items()) + ")")
+    if len(contended):
+        parts.append(f"{len(contended)} {'was' if len(contended) == 1 else 'were'} contended "
+                     "and left out of every fit")
+    if not parts:
+        return None
+    return "; ".join(parts) + " (see Run health)."
+
+
+def key_findings(records: pd.DataFrame, ref: dict) -> list[str]:
+    """At most MAX_FINDINGS sentences, most important first."""
+    found = [crossover_finding(records, ref), quadratic_finding(records, ref),
+             scan_finding(records, ref), memory_finding(records, ref), health_finding(records)]
+    return [s for s in found if s][:MAX_FINDINGS]
+
+
+def section(records: pd.DataFrame, fig_dir: Path, status: str,
+            train_claims: list[dict] | None = None) -> Section:
+    """The first screen: status line, headline figure, verdict table, key findings."""
+    blocks: list = [Paragraph(status)]
+    ref = V.reference(records)
+    if ref is None:
+        blocks.append(Paragraph("This run has no clean LSTM and Transformer points on a "
+                                "shared device, so there is no comparison to answer with; "
+                                "every measurement is in the sections below."))
+        return Section(TITLE, blocks)
+    figure = draw_headline(records, ref, fig_dir)
+    if figure is not None:
+        blocks.append(figure)
+    rows = V.gather(records, train_claims)
+    if rows:
+        blocks.append(verdict_table(rows))
+    findings = key_findings(records, ref)
+    if findings:
+        blocks.append(Bullets(findings))
+    return Section(TITLE, blocks)

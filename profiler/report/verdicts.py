@@ -1,0 +1,395 @@
+"""The textbook comparison, row by row, against this run: claim, measured, verdict.
+
+Every write-up of "why Transformers replaced LSTMs" gives the same table. Each
+row here states one of its claims, the number this run measured for it, and a
+verdict from a rule written as code:
+
+    holds here           the measurement agrees with the claim
+    does not hold here   it was measured, and it disagrees
+    not measured         this run has no such measurement; the row names the
+                         preset or command that would measure it
+
+A rule takes plain numbers (exponents, speedups, FLOP/s), so each is tested on
+hand-made values; ``gather`` reads those numbers from the records, always at
+the same reference configuration (``reference``) for both families.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from profiler.analyze.fit import fit_power_law, upper_range
+from profiler.analyze.tables import decode_scaling, decompositions, exponents, ok
+from profiler.report.document import fmt_exp, fmt_n, fmt_pct, fmt_x
+
+HOLDS = "holds here"
+FAILS = "does not hold here"
+NOT_MEASURED = "not measured in this run"
+
+RECURRENT_FAMILY = "lstm"
+ATTENTION_FAMILY = "transformer"
+
+# Thresholds of the rules, each with its reason.
+LINEAR_BAND = (0.85, 1.15)  # "∝ n": the 95% intervals of clean curves are ±0.05–0.1 wide
+PARALLEL_BELOW = 0.85  # short sequences cost less than proportionally: positions run at once
+QUADRATIC_FROM = 1.3  # an upper-range exponent this far above 1 shows the n² term
+# Time has a fixed cost (framework, launches) that bends a log-log slope down: a
+# Transformer whose n² term is 90% of its latency at n = 4096 can still show an
+# upper-range exponent of 1.27. So time is judged by the fitted a + b·n + c·n²:
+N2_DOMINANT = 0.5  # the n² term is most of the Transformer's latency at its largest n
+N2_ABSENT = 0.1  # and at most a trace of the LSTM's
+GAIN_MARGIN = 1.10  # "gains more" / "faster": beyond the ~5-10% spread of instances
+CONSTANT_BELOW = 0.2  # per-token cost or state "does not grow with context"
+GROWS_FROM = 0.8  # the KV cache grows about ∝ n (exponent 1; fixed buffers lower it)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    topic: str  # the row's heading: "Scalability in n: time"
+    claim: str  # what the textbooks say
+    measured: str  # what this run measured, with units; or what it would take
+    verdict: str  # HOLDS, FAILS or NOT_MEASURED
+    why: str = ""  # the rule's reason, in a few words
+
+    def cell(self) -> str:
+        """The verdict column: 'does not hold here: intervals overlap'."""
+        return f"{self.verdict}: {self.why}" if self.why else self.verdict
+
+
+def _missing(*values) -> bool:
+    return any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values)
+
+
+# ---- rules: numbers in, verdict out -------------------------------------------------
+
+Rule = tuple[str, str]  # (verdict, why)
+
+
+def sequential_rule(recurrent_k: float | None, attention_low_k: float | None) -> Rule:
+    """The LSTM's latency ∝ n (one step after another) while the Transformer's grows
+    less than proportionally over short sequences (all positions at once)."""
+    if _missing(recurrent_k, attention_low_k):
+        return NOT_MEASURED, ""
+    if not LINEAR_BAND[0] <= recurrent_k <= LINEAR_BAND[1]:
+        return FAILS, f"the LSTM's exponent is outside {LINEAR_BAND[0]}–{LINEAR_BAND[1]}"
+    if attention_low_k >= PARALLEL_BELOW:
+        return FAILS, "the Transformer's short-n cost grows about as fast as the LSTM's"
+    return HOLDS, "LSTM ∝ n, Transformer sublinear at short n"
+
+
+def gains_rule(pairs: dict[str, tuple[float, float]]) -> Rule:
+    """{kind: (attention gain, recurrent gain)} per kind of parallelism measured: the
+    claim holds when the Transformer gains more, by GAIN_MARGIN, in every one."""
+    pairs = {k: (a, r) for k, (a, r) in pairs.items() if not _missing(a, r)}
+    if not pairs:
+        return NOT_MEASURED, ""
+    lose = [k for k, (a, r) in pairs.items() if a < GAIN_MARGIN * r]
+    if lose:
+        return FAILS, "the LSTM gains as much or more from " + " and ".join(lose)
+    return HOLDS, "the Transformer gains more from " + " and ".join(pairs)
+
+
+def quadratic_rule(attention: tuple[float, float], recurrent: tuple[float, float]) -> Rule:
+    """(exponent, interval bound) pairs: the Transformer's upper-range exponent is at
+    least QUADRATIC_FROM, and above the LSTM's beyond their 95% intervals (the
+    attention's lower bound over the recurrent's upper bound; point values when a
+    fit has no interval)."""
+    (a_k, a_low), (r_k, r_high) = attention, recurrent
+    if _missing(a_k, r_k):
+        return NOT_MEASURED, ""
+    a_low = a_k if _missing(a_low) else a_low
+    r_high = r_k if _missing(r_high) else r_high
+    if a_k < QUADRATIC_FROM:
+        return FAILS, f"the Transformer's exponent is below {QUADRATIC_FROM}"
+    if a_low <= r_high:
+        return FAILS, "the two exponents' 95% intervals overlap"
+    return HOLDS, "the Transformer's exponent is clearly the larger"
+
+
+def n2_share_rule(attention_share: float | None, recurrent_share: float | None) -> Rule:
+    """Shares of latency in the fitted c·n² term at each family's largest n: most of
+    the Transformer's, hardly any of the LSTM's."""
+    if _missing(attention_share, recurrent_share):
+        return NOT_MEASURED, ""
+    if attention_share < N2_DOMINANT:
+        return FAILS, f"the n² term is under {N2_DOMINANT:.0%} of the Transformer's time"
+    if recurrent_share >= N2_ABSENT:
+        return FAILS, "the LSTM's time has an n² term too"
+    return HOLDS, "the n² term dominates the Transformer's time only"
+
+
+def faster_rule(attention_rate: float | None, recurrent_rate: float | None) -> Rule:
+    """The Transformer achieves at least GAIN_MARGIN × the LSTM's FLOP/s."""
+    if _missing(attention_rate, recurrent_rate):
+        return NOT_MEASURED, ""
+    if attention_rate >= GAIN_MARGIN * recurrent_rate:
+        return HOLDS, "the Transformer achieves more FLOP/s"
+    return FAILS, "the LSTM achieves as many FLOP/s or more"
+
+
+def streaming_rule(recurrent: tuple[float, float], attention: tuple[float, float]) -> Rule:
+    """(latency exponent, state exponent) of decoding one token vs context: the LSTM's
+    are both flat, the Transformer's state (KV cache) grows and its per-token latency
+    grows faster than the LSTM's."""
+    (r_lat, r_state), (a_lat, a_state) = recurrent, attention
+    if _missing(r_lat, r_state, a_lat, a_state):
+        return NOT_MEASURED, ""
+    if r_lat > CONSTANT_BELOW or r_state > CONSTANT_BELOW:
+        return FAILS, "the LSTM's per-token cost or state grows with context"
+    if a_state < GROWS_FROM or a_lat <= r_lat:
+        return FAILS, "the Transformer's per-token cost or cache does not grow"
+    return HOLDS, "LSTM flat, Transformer's cache and time grow"
+
+
+def train_claim_rule(train_verdict: str | None) -> Rule:
+    """The training experiment's own verdict ("supported ...", "contradicted ...",
+    "not shown ...") in this table's words."""
+    if not train_verdict:
+        return NOT_MEASURED, ""
+    return (HOLDS if train_verdict.startswith("supported") else FAILS), \
+        f"training experiment: {train_verdict}"
+
+
+# ---- gathering the numbers at one configuration -------------------------------------
+
+def reference(records: pd.DataFrame) -> dict | None:
+    """Where both families are compared: the first device both ran on, the most common
+    dtype, the largest batch, the most threads; None without both families."""
+    ran = ok(records)
+    fams = ran.groupby("device")["family"].agg(set)
+    devices = [d for d, f in fams.items() if {RECURRENT_FAMILY, ATTENTION_FAMILY} <= f]
+    if not devices:
+        return None
+    ran = ran[ran["device"] == sorted(devices)[0]]
+    return {"device": sorted(devices)[0], "dtype": ran["dtype"].mode().iloc[0],
+            "batch_size": int(ran["batch_size"].max()), "threads": int(ran["threads"].max())}
+
+
+def _at(df: pd.DataFrame, family: str, **eq) -> pd.DataFrame:
+    """Rows of one family at the given column values, default attention only."""
+    df = df[(df["family"] == family) & (df["attention"].fillna("default") == "default")]
+    for key, value in eq.items():
+        df = df[df[key] == value]
+    return df
+
+
+def _phase(records: pd.DataFrame, ref: dict) -> str | None:
+    """inference when it ran, else the first phase both families share (not decode)."""
+    ran = ok(records)
+    shared = None
+    for family in (RECURRENT_FAMILY, ATTENTION_FAMILY):
+        phases = set(_at(ran, family, device=ref["device"])["phase"]) - {"decode"}
+        shared = phases if shared is None else shared & phases
+    if not shared:
+        return None
+    return "inference" if "inference" in shared else sorted(shared)[0]
+
+
+def _low_range_exponent(rows: pd.DataFrame) -> tuple[float, int]:
+    """Power-law exponent over the smaller half of the n values (≥ 3 points): where
+    fixed costs and parallel width, not the n² term, set the cost."""
+    rows = rows.sort_values("seq_len")
+    ns = sorted(rows["seq_len"].unique())
+    upper = set(upper_range(ns))
+    low = [n for n in ns if n not in upper or n == min(upper)] if upper else ns
+    low = low if len(low) >= 3 else ns[:3]
+    sub = rows[rows["seq_len"].isin(low)]
+    fit = fit_power_law(sub["seq_len"], sub["latency_s"])
+    return (math.nan, 0) if fit is None else (fit.exponent, int(max(low)))
+
+
+def _exponent_row(exps: pd.DataFrame, family: str, **eq) -> pd.Series | None:
+    rows = _at(exps, family, **eq)
+    return rows.iloc[0] if len(rows) else None
+
+
+def _largest_shared_n(a: pd.DataFrame, b: pd.DataFrame) -> int | None:
+    shared = set(a["seq_len"]) & set(b["seq_len"])
+    return max(shared) if shared else None
+
+
+def _value(rows: pd.DataFrame, n: int, column: str) -> float:
+    rows = rows[rows["seq_len"] == n][column].dropna()
+    return float(rows.iloc[0]) if len(rows) else math.nan
+
+
+def sequential_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
+    ran = ok(records)
+    at = dict(device=ref["device"], dtype=ref["dtype"], batch_size=int(ran["batch_size"].min()),
+              threads=int(ran["threads"].min()), phase=phase)
+    lstm, tf = _at(ran, RECURRENT_FAMILY, **at), _at(ran, ATTENTION_FAMILY, **at)
+    claim = ("The LSTM processes a sequence one step after another; the Transformer "
+             "processes all positions at once.")
+    if lstm["seq_len"].nunique() < 3 or tf["seq_len"].nunique() < 3:
+        return Verdict("Sequential vs parallel processing", claim,
+                       "needs ≥ 3 sequence lengths per family (preset default)", NOT_MEASURED)
+    lstm_fit = fit_power_law(lstm["seq_len"], lstm["latency_s"])
+    tf_k, tf_to = _low_range_exponent(tf)
+    measured = (f"latency ∝ n^k at batch {at['batch_size']}, {phase}: LSTM k = "
+                f"{fmt_exp(lstm_fit.exponent)} (n = {fmt_n(lstm['seq_len'].min())}–"
+                f"{fmt_n(lstm['seq_len'].max())}); Transformer k = {fmt_exp(tf_k)} "
+                f"for n ≤ {fmt_n(tf_to)}")
+    return Verdict("Sequential vs parallel processing", claim, measured,
+                   *sequential_rule(lstm_fit.exponent, tf_k))
+
+
+def long_range_row(train_claims: list[dict] | None) -> Verdict:
+    claim = ("Attention reaches any earlier position in one step; an LSTM's signal and "
+             "gradient fade with distance.")
+    row = next((r for r in train_claims or [] if "long-range" in r["claim"]), None)
+    if row is None:
+        return Verdict("Long-range dependency", claim,
+                       "a training question, not a timing one: run `python -m profiler train "
+                       "--out RUN_DIR/train`, then `python -m profiler report RUN_DIR`",
+                       NOT_MEASURED)
+    return Verdict("Long-range dependency", claim, row["measured"],
+                   *train_claim_rule(row["verdict"]))
+
+
+def parallelism_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
+    ran = ok(records)
+    claim = "The Transformer gains more from parallel hardware (threads, batch) than the LSTM."
+    base = dict(device=ref["device"], dtype=ref["dtype"], phase=phase)
+    parts, pairs = [], {}
+    threads = sorted(ran[ran["device"] == ref["device"]]["threads"].unique())
+    if len(threads) > 1:  # latency speedup from the fewest to the most threads
+        lo, hi = int(threads[0]), int(threads[-1])
+        at = dict(base, batch_size=ref["batch_size"])
+        speed = {}
+        for fam in (ATTENTION_FAMILY, RECURRENT_FAMILY):
+            a, b = _at(ran, fam, threads=lo, **at), _at(ran, fam, threads=hi, **at)
+            n = _largest_shared_n(a, b)
+            speed[fam] = (math.nan, n) if n is None else (
+                _value(a, n, "latency_s") / _value(b, n, "latency_s"), n)
+        pairs["threads"] = (speed[ATTENTION_FAMILY][0], speed[RECURRENT_FAMILY][0])
+        parts.append(f"threads {lo}→{hi}: Transformer {fmt_x(speed[ATTENTION_FAMILY][0])}, "
+                     f"LSTM {fmt_x(speed[RECURRENT_FAMILY][0])} "
+                     f"(n = {fmt_n(speed[ATTENTION_FAMILY][1])})")
+    batches = sorted(ran[ran["device"] == ref["device"]]["batch_size"].unique())
+    if len(batches) > 1:  # throughput gain from the smallest to the largest batch
+        lo, hi = int(batches[0]), int(batches[-1])
+        at = dict(base, threads=ref["threads"])
+        gain = {}
+        for fam in (ATTENTION_FAMILY, RECURRENT_FAMILY):
+            a, b = _at(ran, fam, batch_size=lo, **at), _at(ran, fam, batch_size=hi, **at)
+            n = _largest_shared_n(a, b)
+            gain[fam] = (math.nan, n) if n is None else (
+                _value(b, n, "tokens_per_s") / _value(a, n, "tokens_per_s"), n)
+        pairs["batch"] = (gain[ATTENTION_FAMILY][0], gain[RECURRENT_FAMILY][0])
+        parts.append(f"tokens/s, batch {lo}→{hi}: Transformer "
+                     f"{fmt_x(gain[ATTENTION_FAMILY][0])}, LSTM {fmt_x(gain[RECURRENT_FAMILY][0])}"
+                     f" (n = {fmt_n(gain[ATTENTION_FAMILY][1])})")
+    if not parts:
+        return Verdict("Parallelism (batch and threads)", claim,
+                       "needs ≥ 2 thread counts or batch sizes (preset default)", NOT_MEASURED)
+    return Verdict("Parallelism (batch and threads)", claim,
+                   f"{phase}; " + "; ".join(parts), *gains_rule(pairs))
+
+
+def time_scaling_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
+    at = dict(device=ref["device"], dtype=ref["dtype"], batch_size=ref["batch_size"],
+              threads=ref["threads"], phase=phase)
+    topic = "Scalability in n: time"
+    claim = "Attention costs n² in time; the LSTM's cost grows linearly in n."
+    decs, exps = decompositions(records), exponents(records)
+    a = None if decs.empty else _exponent_row(decs, ATTENTION_FAMILY, **at)
+    r = None if decs.empty else _exponent_row(decs, RECURRENT_FAMILY, **at)
+    if a is None or r is None:
+        return Verdict(topic, claim, "needs ≥ 3 sequence lengths per family (preset default)",
+                       NOT_MEASURED)
+    k = None if exps.empty else _exponent_row(exps, ATTENTION_FAMILY, **at)
+    slope = ("" if k is None or _missing(k["k_upper"]) else
+             f"; its latency ∝ n^{fmt_exp(k['k_upper'], k['k_upper_low'], k['k_upper_high'])}"
+             f" for n ≥ {fmt_n(k['upper_n_min'])}")
+    measured = (f"latency ≈ a + b·n + c·n², {phase}: the n² term is "
+                f"{fmt_pct(a['quadratic_share_at_max'])} of the Transformer's at n = "
+                f"{fmt_n(a['n_max'])} and {fmt_pct(r['quadratic_share_at_max'])} of the "
+                f"LSTM's at n = {fmt_n(r['n_max'])}{slope}")
+    return Verdict(topic, claim, measured, *n2_share_rule(a["quadratic_share_at_max"],
+                                                          r["quadratic_share_at_max"]))
+
+
+def memory_scaling_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
+    at = dict(device=ref["device"], dtype=ref["dtype"], batch_size=ref["batch_size"],
+              threads=ref["threads"], phase=phase)
+    topic = "Scalability in n: memory"
+    claim = "Attention needs n² memory; the LSTM's memory grows linearly in n."
+    exps = exponents(records, "peak_memory_bytes")
+    a = None if exps.empty else _exponent_row(exps, ATTENTION_FAMILY, **at)
+    r = None if exps.empty else _exponent_row(exps, RECURRENT_FAMILY, **at)
+    if a is None or r is None or _missing(a["k_upper"], r["k_upper"]):
+        return Verdict(topic, claim, "needs ≥ 3 sequence lengths with peak memory per family "
+                       "(preset default)", NOT_MEASURED)
+    kernel = _kernel(records, at, int(a["n_max"]))
+    measured = (f"peak memory ∝ n^k for n ≥ {fmt_n(a['upper_n_min'])}, {phase}: Transformer "
+                f"k = {fmt_exp(a['k_upper'], a['k_upper_low'], a['k_upper_high'])}, LSTM k = "
+                f"{fmt_exp(r['k_upper'], r['k_upper_low'], r['k_upper_high'])}"
+                + (f"; attention kernel: {kernel}" if kernel else ""))
+    return Verdict(topic, claim, measured, *quadratic_rule(
+        (a["k_upper"], a["k_upper_low"]), (r["k_upper"], r["k_upper_high"])))
+
+
+def _kernel(records: pd.DataFrame, at: dict, n: int) -> str | None:
+    """The kernel the Transformer ran at its largest n (flash vs math changes memory)."""
+    rows = _at(ok(records), ATTENTION_FAMILY, seq_len=n, **at)["kernel"].dropna()
+    return str(rows.iloc[0]) if len(rows) else None
+
+
+def efficiency_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
+    claim = ("The Transformer uses the hardware better: large matrix products instead of "
+             "many small sequential ones.")
+    ran = ok(records, "flops_per_s") if "flops_per_s" in records else records.iloc[:0]
+    at = dict(device=ref["device"], dtype=ref["dtype"], batch_size=ref["batch_size"],
+              threads=ref["threads"], phase=phase)
+    a, r = _at(ran, ATTENTION_FAMILY, **at), _at(ran, RECURRENT_FAMILY, **at)
+    n = _largest_shared_n(a, r) if len(a) and len(r) else None
+    if n is None:
+        return Verdict("Computational efficiency", claim,
+                       "no FLOP count for both families (any preset counts FLOPs)", NOT_MEASURED)
+    a_rate, r_rate = _value(a, n, "flops_per_s"), _value(r, n, "flops_per_s")
+    measured = (f"achieved FLOP/s at n = {fmt_n(n)}, {phase}: Transformer "
+                f"{a_rate / 1e9:.3g} GFLOP/s, LSTM {r_rate / 1e9:.3g} GFLOP/s "
+                f"({fmt_x(a_rate / r_rate)})")
+    return Verdict("Computational efficiency", claim, measured, *faster_rule(a_rate, r_rate))
+
+
+def streaming_row(records: pd.DataFrame, ref: dict) -> Verdict:
+    claim = ("Generating a token costs an LSTM the same at any context (a fixed-size state); "
+             "a Transformer's KV cache and per-token time grow with the context.")
+    dec = decode_scaling(records)
+    fams = {}
+    for fam in (RECURRENT_FAMILY, ATTENTION_FAMILY):
+        rows = _at(dec, fam, device=ref["device"]) if not dec.empty else dec
+        fams[fam] = rows.sort_values(["batch_size", "threads"]).iloc[0] if len(rows) else None
+    r, a = fams[RECURRENT_FAMILY], fams[ATTENTION_FAMILY]
+    if r is None or a is None:
+        return Verdict("Streaming / per-token cost", claim,
+                       "the decode phase did not run: preset streaming "
+                       "(`python -m profiler sweep streaming`)", NOT_MEASURED)
+    measured = (f"one token at context n = {fmt_n(a['n_min'])}–{fmt_n(a['n_max'])}: "
+                f"per-token latency ∝ n^{fmt_exp(a['latency_k'])} (Transformer), "
+                f"n^{fmt_exp(r['latency_k'])} (LSTM); state ∝ n^{fmt_exp(a['state_k'])} "
+                f"(Transformer), n^{fmt_exp(r['state_k'])} (LSTM)")
+    return Verdict("Streaming / per-token cost", claim, measured, *streaming_rule(
+        (r["latency_k"], r["state_k"]), (a["latency_k"], a["state_k"])))
+
+
+def gather(records: pd.DataFrame, train_claims: list[dict] | None = None) -> list[Verdict]:
+    """The verdict table of a run, in the textbook's order; [] without both families."""
+    ref = reference(records)
+    if ref is None:
+        return []
+    phase = _phase(records, ref)
+    rows = []
+    if phase is not None:
+        rows.append(sequential_row(records, ref, phase))
+    rows.append(long_range_row(train_claims))
+    if phase is not None:
+        rows += [parallelism_row(records, ref, phase), time_scaling_row(records, ref, phase),
+                 memory_scaling_row(records, ref, phase),
+                 efficiency_row(records, ref, phase)]
+    rows.append(streaming_row(records, ref))
+    return rows

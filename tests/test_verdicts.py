@@ -1,0 +1,196 @@
+"""The verdict table: each rule on hand-made numbers, then gathered from synthetic
+records whose exponents, speedups and rates are known by construction."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from profiler.analyze.tables import records_frame
+from profiler.report import verdicts as V
+from profiler.run.store import load_results
+
+SAVED_RUN = Path(__file__).parent / "data" / "run_small"
+
+NS = [32, 64, 128, 256, 512, 1024, 2048, 4096]
+
+
+# ---- rules ----------------------------------------------------------------------------
+
+def test_sequential_rule():
+    assert V.sequential_rule(1.0, 0.4)[0] == V.HOLDS
+    assert V.sequential_rule(1.0, 0.95)[0] == V.FAILS  # the Transformer is not sublinear
+    assert V.sequential_rule(0.5, 0.4)[0] == V.FAILS  # the LSTM is not ∝ n
+    assert V.sequential_rule(1.2, 0.4)[0] == V.FAILS
+    assert V.sequential_rule(None, 0.4)[0] == V.NOT_MEASURED
+    assert V.sequential_rule(1.0, math.nan)[0] == V.NOT_MEASURED
+
+
+def test_gains_rule_needs_the_margin_in_every_kind():
+    assert V.gains_rule({"threads": (1.8, 1.2)}) == (
+        V.HOLDS, "the Transformer gains more from threads")
+    assert V.gains_rule({"threads": (1.8, 1.2), "batch": (2.0, 7.0)}) == (
+        V.FAILS, "the LSTM gains as much or more from batch")
+    assert V.gains_rule({"threads": (1.09, 1.0)})[0] == V.FAILS  # within 10%: not "more"
+    assert V.gains_rule({"threads": (1.1, 1.0)})[0] == V.HOLDS
+    assert V.gains_rule({"threads": (math.nan, 1.0)})[0] == V.NOT_MEASURED
+    assert V.gains_rule({})[0] == V.NOT_MEASURED
+
+
+def test_quadratic_rule_uses_the_intervals():
+    assert V.quadratic_rule((1.9, 1.8), (1.0, 1.05))[0] == V.HOLDS
+    verdict, why = V.quadratic_rule((1.6, 0.9), (1.0, 1.05))
+    assert (verdict, "overlap" in why) == (V.FAILS, True)
+    verdict, why = V.quadratic_rule((1.1, 1.08), (0.5, 0.6))
+    assert (verdict, "below 1.3" in why) == (V.FAILS, True)
+    assert V.quadratic_rule((1.9, math.nan), (1.0, math.nan))[0] == V.HOLDS  # point values
+    assert V.quadratic_rule((math.nan, 1.8), (1.0, 1.05))[0] == V.NOT_MEASURED
+
+
+def test_n2_share_rule():
+    assert V.n2_share_rule(0.9, 0.0)[0] == V.HOLDS
+    assert V.n2_share_rule(0.4, 0.0)[0] == V.FAILS
+    assert V.n2_share_rule(0.9, 0.2)[0] == V.FAILS
+    assert V.n2_share_rule(math.nan, 0.0)[0] == V.NOT_MEASURED
+
+
+def test_faster_rule():
+    assert V.faster_rule(2e10, 1e10)[0] == V.HOLDS
+    assert V.faster_rule(1.05e10, 1e10)[0] == V.FAILS
+    assert V.faster_rule(None, 1e10)[0] == V.NOT_MEASURED
+
+
+def test_streaming_rule():
+    assert V.streaming_rule((0.0, 0.0), (0.3, 1.0))[0] == V.HOLDS
+    assert V.streaming_rule((0.5, 0.0), (0.6, 1.0))[0] == V.FAILS  # LSTM not flat
+    assert V.streaming_rule((0.0, 0.0), (0.3, 0.1))[0] == V.FAILS  # no growing cache
+    assert V.streaming_rule((0.0, 0.0), (0.0, 1.0))[0] == V.FAILS  # cache grows, time flat
+    assert V.streaming_rule((0.0, math.nan), (0.3, 1.0))[0] == V.NOT_MEASURED
+
+
+def test_train_claim_rule_maps_the_experiments_words():
+    assert V.train_claim_rule("supported (for this training budget)")[0] == V.HOLDS
+    assert V.train_claim_rule("contradicted: the LSTM recalls better")[0] == V.FAILS
+    assert V.train_claim_rule("not shown: both recall alike")[0] == V.FAILS
+    assert V.train_claim_rule(None) == (V.NOT_MEASURED, "")
+
+
+# ---- gathered from records --------------------------------------------------------------
+
+def _row(family, n, batch, threads, phase, latency, memory, flops_per_s=None, **extra):
+    return {"point_id": f"{family}-{n}-{batch}-{threads}-{phase}", "model": family,
+            "family": family, "attention": "default", "device": "cpu", "dtype": "float32",
+            "seq_len": n, "batch_size": batch, "threads": threads, "phase": phase,
+            "status": "ok", "latency_s": latency, "tokens_per_s": batch * n / latency,
+            "peak_memory_bytes": memory, "flops_per_s": flops_per_s,
+            "kernel": "sdpa-math" if family == "transformer" else "mkldnn-rnn",
+            "contended": False, "noisy": False, **extra}
+
+
+def textbook_run(transformer_quadratic=True, lstm_batch_gain=8.0):
+    """An LSTM exactly ∝ n; a Transformer with a fixed cost, a small linear and an n²
+    term (or a linear one); 2 threads halve the Transformer and leave the LSTM. Batch 8
+    costs the Transformer 2 times batch 1 (a throughput gain of 4) and the LSTM
+    ``8 / lstm_batch_gain`` times (by default as much as batch 1: a gain of 8, the
+    LSTM's batch rows fill a matrix product its single sequence cannot)."""
+    rows = []
+    for n in NS:
+        for batch in (1, 8):
+            for threads in (1, 2):
+                lstm = 1e-5 * n * (8 / lstm_batch_gain if batch == 8 else 1)
+                c = 1e-9 if transformer_quadratic else 0.0
+                tf = (1e-3 + 1e-7 * n + c * n * n) * (2 if batch == 8 else 1) / threads
+                rows.append(_row("lstm", n, batch, threads, "inference", lstm, 1e3 * n,
+                                 flops_per_s=1e9))
+                rows.append(_row("transformer", n, batch, threads, "inference", tf,
+                                 (1e3 * n + (10 * n * n if transformer_quadratic else 0)),
+                                 flops_per_s=5e9))
+    return records_frame(rows)
+
+
+def by_topic(rows):
+    return {v.topic: v for v in rows}
+
+
+def test_a_textbook_run_holds_where_it_was_built_to():
+    rows = by_topic(V.gather(textbook_run(), None))
+    assert rows["Sequential vs parallel processing"].verdict == V.HOLDS
+    assert rows["Parallelism (batch and threads)"].verdict == V.FAILS  # LSTM batch gain 8
+    assert "threads 1→2: Transformer 2.00×, LSTM 1.00×" in \
+        rows["Parallelism (batch and threads)"].measured
+    assert rows["Scalability in n: time"].verdict == V.HOLDS
+    # c·n² = 1.68e-2 s of 1.82e-2 s at n = 4096: 92%, though the log-log slope is 1.27
+    assert "the n² term is 92% of the Transformer's at n = 4096 and 0% of the LSTM's" in \
+        rows["Scalability in n: time"].measured
+    assert rows["Scalability in n: memory"].verdict == V.HOLDS
+    assert "sdpa-math" in rows["Scalability in n: memory"].measured
+    assert rows["Computational efficiency"].verdict == V.HOLDS
+    assert "5 GFLOP/s" in rows["Computational efficiency"].measured
+    assert rows["Long-range dependency"].verdict == V.NOT_MEASURED
+    assert "python -m profiler train" in rows["Long-range dependency"].measured
+    assert rows["Streaming / per-token cost"].verdict == V.NOT_MEASURED
+    assert "streaming" in rows["Streaming / per-token cost"].measured
+
+
+def test_a_linear_transformer_fails_the_scalability_rows():
+    rows = by_topic(V.gather(textbook_run(transformer_quadratic=False), None))
+    assert rows["Scalability in n: time"].verdict == V.FAILS
+    assert rows["Scalability in n: memory"].verdict == V.FAILS
+
+
+def test_parallelism_holds_when_the_lstm_gains_less_from_batch():
+    # batch 8 costs the LSTM 8/2 = 4x batch 1: a throughput gain of 2x; the Transformer's
+    # is 8/2 = 4x, and 2 threads halve only the Transformer
+    rows = by_topic(V.gather(textbook_run(lstm_batch_gain=2.0), None))
+    assert rows["Parallelism (batch and threads)"].verdict == V.HOLDS
+    assert "batch 1→8: Transformer 4.00×, LSTM 2.00×" in \
+        rows["Parallelism (batch and threads)"].measured
+
+
+def test_contended_points_are_left_out():
+    df = textbook_run()
+    # plant a contended, absurd LSTM point: the LSTM ∝ n must survive it
+    df.loc[(df["family"] == "lstm") & (df["seq_len"] == 4096), ["latency_s", "contended"]] = \
+        [10.0, True]
+    assert by_topic(V.gather(df, None))["Sequential vs parallel processing"].verdict == V.HOLDS
+
+
+def test_streaming_row_from_decode_records():
+    rows = []
+    for n in NS:
+        rows.append(_row("lstm", n, 1, 1, "decode", 1e-4, 1e3, state_bytes=1024))
+        rows.append(_row("transformer", n, 1, 1, "decode", 1e-4 * (n / 32) ** 0.5, 1e3,
+                         state_bytes=64 * n))
+    rows += [_row("lstm", n, 1, 1, "inference", 1e-5 * n, 1e3 * n) for n in NS]
+    rows += [_row("transformer", n, 1, 1, "inference", 1e-3 + 1e-9 * n * n, 1e3 * n)
+             for n in NS]
+    row = by_topic(V.gather(records_frame(rows), None))["Streaming / per-token cost"]
+    assert row.verdict == V.HOLDS
+    assert "n^0.50 (Transformer), n^0.00 (LSTM)" in row.measured
+
+
+def test_the_training_claim_joins_when_given():
+    claims = [{"claim": "Transformers handle long-range dependencies better than LSTMs",
+               "measured": "recall accuracy at k=64: LSTM 0.31, Transformer 0.98",
+               "verdict": "supported (for this training budget)"}]
+    row = by_topic(V.gather(textbook_run(), claims))["Long-range dependency"]
+    assert (row.verdict, row.measured) == (V.HOLDS, claims[0]["measured"])
+
+
+@pytest.mark.parametrize("family", ["lstm", "transformer"])
+def test_no_table_without_both_families(family):
+    df = textbook_run()
+    assert V.gather(df[df["family"] == family], None) == []
+
+
+def test_on_the_saved_run_every_row_has_a_number_or_a_way_to_get_one():
+    rows = V.gather(records_frame(load_results(SAVED_RUN)), None)
+    assert [v.topic for v in rows] == [
+        "Sequential vs parallel processing", "Long-range dependency",
+        "Parallelism (batch and threads)", "Scalability in n: time",
+        "Scalability in n: memory", "Computational efficiency", "Streaming / per-token cost"]
+    for v in rows:
+        assert v.verdict in (V.HOLDS, V.FAILS, V.NOT_MEASURED)
+        assert v.measured
