@@ -217,23 +217,30 @@ def _value(rows: pd.DataFrame, n: int, column: str) -> float:
 
 
 def sequential_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
+    """At batch 1 and the fewest threads: the LSTM's exponent over the upper n (past its
+    fixed costs, each step costs the same) against the Transformer's over the lower n
+    (where all positions go through one matrix product)."""
     ran = ok(records)
     at = dict(device=ref["device"], dtype=ref["dtype"], batch_size=int(ran["batch_size"].min()),
               threads=int(ran["threads"].min()), phase=phase)
     lstm, tf = _at(ran, RECURRENT_FAMILY, **at), _at(ran, ATTENTION_FAMILY, **at)
     claim = ("The LSTM processes a sequence one step after another; the Transformer "
              "processes all positions at once.")
-    if lstm["seq_len"].nunique() < 3 or tf["seq_len"].nunique() < 3:
+    exps = exponents(records)
+    row = None if exps.empty else _exponent_row(exps, RECURRENT_FAMILY, **at)
+    if row is None or _missing(row["k_upper"]) or tf["seq_len"].nunique() < 3:
         return Verdict("Sequential vs parallel processing", claim,
-                       "needs ≥ 3 sequence lengths per family (preset default)", NOT_MEASURED)
-    lstm_fit = fit_power_law(lstm["seq_len"], lstm["latency_s"])
+                       f"needs ≥ 3 clean sequence lengths per family at batch "
+                       f"{at['batch_size']}, {at['threads']} thread(s), {phase} (LSTM "
+                       f"{lstm['seq_len'].nunique()}, Transformer {tf['seq_len'].nunique()}; "
+                       "preset default)", NOT_MEASURED)
     tf_k, tf_to = _low_range_exponent(tf)
     measured = (f"latency ∝ n^k at batch {at['batch_size']}, {phase}: LSTM k = "
-                f"{fmt_exp(lstm_fit.exponent)} (n = {fmt_n(lstm['seq_len'].min())}–"
-                f"{fmt_n(lstm['seq_len'].max())}); Transformer k = {fmt_exp(tf_k)} "
+                f"{fmt_exp(row['k_upper'], row['k_upper_low'], row['k_upper_high'])} for "
+                f"n ≥ {fmt_n(row['upper_n_min'])}; Transformer k = {fmt_exp(tf_k)} "
                 f"for n ≤ {fmt_n(tf_to)}")
     return Verdict("Sequential vs parallel processing", claim, measured,
-                   *sequential_rule(lstm_fit.exponent, tf_k))
+                   *sequential_rule(row["k_upper"], tf_k))
 
 
 def long_range_row(train_claims: list[dict] | None) -> Verdict:
@@ -298,8 +305,7 @@ def time_scaling_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
     a = None if decs.empty else _exponent_row(decs, ATTENTION_FAMILY, **at)
     r = None if decs.empty else _exponent_row(decs, RECURRENT_FAMILY, **at)
     if a is None or r is None:
-        return Verdict(topic, claim, "needs ≥ 3 sequence lengths per family (preset default)",
-                       NOT_MEASURED)
+        return Verdict(topic, claim, _too_few(records, at), NOT_MEASURED)
     k = None if exps.empty else _exponent_row(exps, ATTENTION_FAMILY, **at)
     slope = ("" if k is None or _missing(k["k_upper"]) else
              f"; its latency ∝ n^{fmt_exp(k['k_upper'], k['k_upper_low'], k['k_upper_high'])}"
@@ -321,8 +327,7 @@ def memory_scaling_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
     a = None if exps.empty else _exponent_row(exps, ATTENTION_FAMILY, **at)
     r = None if exps.empty else _exponent_row(exps, RECURRENT_FAMILY, **at)
     if a is None or r is None or _missing(a["k_upper"], r["k_upper"]):
-        return Verdict(topic, claim, "needs ≥ 3 sequence lengths with peak memory per family "
-                       "(preset default)", NOT_MEASURED)
+        return Verdict(topic, claim, _too_few(records, at, "peak_memory_bytes"), NOT_MEASURED)
     kernel = _kernel(records, at, int(a["n_max"]))
     measured = (f"peak memory ∝ n^k for n ≥ {fmt_n(a['upper_n_min'])}, {phase}: Transformer "
                 f"k = {fmt_exp(a['k_upper'], a['k_upper_low'], a['k_upper_high'])}, LSTM k = "
@@ -330,6 +335,16 @@ def memory_scaling_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
                 + (f"; attention kernel: {kernel}" if kernel else ""))
     return Verdict(topic, claim, measured, *quadratic_rule(
         (a["k_upper"], a["k_upper_low"]), (r["k_upper"], r["k_upper_high"])))
+
+
+def _too_few(records: pd.DataFrame, at: dict, metric: str = "latency_s") -> str:
+    """Why a fit is missing: how many clean sequence lengths each family has here."""
+    ran = ok(records, metric)
+    counts = ", ".join(f"{name} {_at(ran, fam, **at)['seq_len'].nunique()}" for name, fam in
+                       (("LSTM", RECURRENT_FAMILY), ("Transformer", ATTENTION_FAMILY)))
+    return (f"needs ≥ 3 clean sequence lengths per family at batch {at['batch_size']}, "
+            f"{at['threads']} thread(s), {at['phase']} ({counts}; contended points do not "
+            "count; preset default)")
 
 
 def _kernel(records: pd.DataFrame, at: dict, n: int) -> str | None:
