@@ -82,5 +82,9 @@ def browser(session: nox.Session) -> None:
     shutil.rmtree(run, ignore_errors=True)
     shutil.copytree("tests/data/run_small", run)
     session.run("python", "-m", "profiler", "report", run)
+    # posargs: another run directory's report, e.g. `nox -s browser -- reports/default-...`
+    if session.posargs:
+        run = session.posargs[0]
+        session.run("python", "-m", "profiler", "report", run)
     session.run("python", "tests/browser_check.py", os.path.join(run, "report.html"),
-                "--self-test")
+                "--self-test", "--screenshot", os.path.join(run, "first-screen.png"))

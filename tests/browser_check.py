@@ -1,6 +1,7 @@
 """Open an HTML report in headless Chromium, offline, and fail on broken images or console errors.
 
     python tests/browser_check.py RUN_DIR/report.html [--self-test] [--chromium PATH]
+                                  [--screenshot PNG] [--window 1280x900]
 
 The report is copied alone into an empty temporary folder (so nothing beside it
 can be loaded: it must be self-contained) with two small probe scripts added:
@@ -11,6 +12,8 @@ saw plus every image's decoded size into a ``data-check`` attribute. Chromium's
 console message, which a report without scripts should not produce at all.
 ``--self-test`` first checks a sabotaged copy (a broken image, a script error)
 and fails unless both are caught, so the check itself is known to work.
+``--screenshot`` saves what a reader sees first (the window's size, default
+1280×900 CSS pixels), rendered by the same offline Chromium.
 Needs Chromium from the OS packages: ``apt-get install -y chromium``.
 """
 
@@ -103,6 +106,26 @@ def browser_problems(text: str, chromium: str) -> tuple[list[str], dict]:
     return problems, seen
 
 
+def screenshot(path: Path, out: Path, window: str, chromium: str) -> list[str]:
+    """The first screen of the lone, unprobed report as a PNG; problems, if any."""
+    width, _, height = window.partition("x")
+    flags = [f for f in FLAGS if f not in ("--dump-dom", "--enable-logging=stderr")]
+    with tempfile.TemporaryDirectory(prefix="browser_shot_") as tmp:
+        page = Path(tmp) / "report.html"
+        shutil.copyfile(path, page)
+        shot = Path(tmp) / "shot.png"
+        proc = subprocess.run([chromium, *flags, f"--user-data-dir={tmp}/profile",
+                               "--hide-scrollbars", f"--window-size={int(width)},{int(height)}",
+                               f"--screenshot={shot}", page.as_uri()],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0 or not shot.is_file():
+            return [f"screenshot failed ({proc.returncode}): {proc.stderr[-300:]}"]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, out)
+    print(f"browser_check: first screen ({window}) saved to {out}")
+    return []
+
+
 def check(path: Path, chromium: str) -> list[str]:
     text = path.read_text(encoding="utf-8")
     problems, seen = browser_problems(text, chromium)
@@ -132,6 +155,9 @@ def main(argv=None) -> int:
     p.add_argument("--chromium", default=None, help="browser binary (default: from PATH)")
     p.add_argument("--self-test", action="store_true",
                    help="first prove the check catches a planted broken image and script error")
+    p.add_argument("--screenshot", type=Path, default=None, metavar="PNG",
+                   help="also save the first screen as seen in the browser")
+    p.add_argument("--window", default="1280x900", help="window size for --screenshot, WxH")
     args = p.parse_args(argv)
     if not args.html.is_file():
         sys.exit(f"browser_check: {args.html}: no such file")
@@ -139,6 +165,8 @@ def main(argv=None) -> int:
     if args.self_test:
         self_test(args.html, chromium)
     problems = check(args.html, chromium)
+    if args.screenshot is not None:
+        problems += screenshot(args.html, args.screenshot, args.window, chromium)
     for line in problems:
         print(f"browser_check: {args.html}: {line}", file=sys.stderr)
     return 1 if problems else 0
