@@ -4,20 +4,26 @@
     RUN_DIR/env.json       machine and software (see envinfo.py)
     RUN_DIR/results.jsonl  one JSON object per measured point; append-only, flushed per line
     RUN_DIR/results.csv    the same rows for spreadsheets (raw samples as a JSON list)
-    RUN_DIR/traces/  figures/  report.html  report.md
+    RUN_DIR/peak.json      matmul FLOP/s and bandwidth reference
+    RUN_DIR/worker.log     the measuring processes' stdout/stderr
+    RUN_DIR/traces/  shards/  figures/  report.html  report.md
 
-Readers (report, compare) only need ``load_results`` (the record per point); they
-must cope with a run that was interrupted (a last line cut short) or is still being
-written.
+Every file of a run directory is written here: whole files atomically (a temporary
+file beside it, fsync, rename: ``write_bytes``), JSON-lines files by appending whole
+lines, each fsynced. Readers (report, compare) only need ``load_results`` (the
+record per point); they must cope with a run that was interrupted (a last line cut
+short) or is still being written.
 """
 
 from __future__ import annotations
 
 import csv
 import fcntl
+import io
 import json
 import os
 from pathlib import Path
+from typing import IO
 
 from profiler.errors import UsageError
 from profiler.records import RESULT_FIELDS
@@ -30,6 +36,7 @@ LOCK_FILE = ".lock"
 PEAK_FILE = "peak.json"  # matmul FLOP/s reference per (device, dtype, threads)
 TRACES_DIR = "traces"  # Chrome/Perfetto traces, one per traced point
 TRACE_INDEX = "traces/index.jsonl"  # one row per trace: the point, file, op table
+WORKER_LOG = "worker.log"  # the measuring processes' stdout/stderr (torch warnings, crashes)
 
 
 def load_history(run_dir: str | Path) -> list[dict]:
@@ -98,11 +105,12 @@ def write_json(path: str | Path, data) -> Path:
     return write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def append_jsonl(path: Path, row: dict) -> None:
-    """Append one JSON line and make it durable."""
+def append_jsonl(path: Path, *rows: dict) -> None:
+    """Append one JSON line per row and make them durable. A reader sees whole lines
+    only (``read_jsonl`` ignores a last line without its newline)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, separators=(",", ":")) + "\n")
+        f.writelines(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
         f.flush()
         os.fsync(f.fileno())
 
@@ -147,16 +155,54 @@ def load_env(run_dir: str | Path) -> dict:
     return read_json(Path(run_dir) / ENV_FILE, {})
 
 
+def save_env(run_dir: str | Path, env: dict, resume: bool = False) -> Path:
+    """RUN_DIR/env.json. On resume the first session's env stays and this session's
+    is added under "resumed": the numbers already recorded were taken under the first."""
+    path = Path(run_dir) / ENV_FILE
+    if resume and path.exists():
+        first = read_json(path, {})
+        env = dict(first, resumed=[*first.get("resumed", []), env])
+    return write_json(path, env)
+
+
 def write_csv(run_dir: str | Path, rows: list[dict]) -> Path:
     """results.csv: one row per record, lists as JSON text."""
-    path = Path(run_dir) / CSV_FILE
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(RESULT_FIELDS), extrasaction="ignore")
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v
-                        for k, v in row.items()})
-    return path
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(RESULT_FIELDS), extrasaction="ignore")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v
+                    for k, v in row.items()})
+    return write_text(Path(run_dir) / CSV_FILE, buf.getvalue())
+
+
+def take_lock(path: str | Path) -> IO:
+    """Open ``path`` (made if absent) and take an exclusive lock on it without waiting;
+    the lock lasts until the returned file is closed. Where it cannot be had (a file
+    system without locks) the file is returned unlocked: the caller's other fences
+    (a shard's session number) still hold."""
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass
+    return f
+
+
+def is_locked(path: str | Path) -> bool:
+    """Does a process hold the lock on ``path`` (take_lock)? False when it is absent."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
 
 
 def check_new_dir(flag: str, path: Path) -> None:
@@ -177,7 +223,11 @@ def check_new_dir(flag: str, path: Path) -> None:
 
 
 class RunStore:
-    """Writer side of a run directory: exclusive lock, append-only results."""
+    """Writer side of a run directory: exclusive lock, append-only results.
+
+    Also where a measuring job (run/job.py) of a local sweep puts what it measures:
+    records (``append``), the reference (``write_peaks``), the trace index
+    (``append_trace``), its workers' log (``log_path``)."""
 
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
@@ -228,14 +278,33 @@ class RunStore:
         """Replace results.jsonl with ``rows``, atomically, under the lock: the one
         non-append write (a resume dropping rows that stood in for lost points)."""
         path = self.dir / RESULTS_FILE
-        tmp = path.with_suffix(".jsonl.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
-            f.flush()
-            os.fsync(f.fileno())
         self._results.close()
-        os.replace(tmp, path)
-        self._results = open(path, "a", encoding="utf-8")
+        try:
+            write_text(path, "".join(json.dumps(row, separators=(",", ":")) + "\n"
+                                     for row in rows))
+        finally:  # the old file, or the new one: appends go on either way
+            self._results = open(path, "a", encoding="utf-8")
+
+    # --- a measuring job's outputs (run/job.py) -----------------------------------------
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / WORKER_LOG
+
+    @property
+    def traces_dir(self) -> Path:
+        return self.dir / TRACES_DIR
+
+    def rows(self) -> list[dict]:
+        """The record of every point so far."""
+        return load_results(self.dir) if (self.dir / RESULTS_FILE).exists() else []
+
+    def write_peaks(self, peaks: list[dict]) -> None:
+        """peak.json: every reference of the run (earlier sessions' included)."""
+        write_json(self.dir / PEAK_FILE, peaks)
+
+    def append_trace(self, row: dict) -> None:
+        append_jsonl(self.dir / TRACE_INDEX, row)
 
     def close(self) -> None:
         if self._results:
