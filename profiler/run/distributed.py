@@ -38,7 +38,6 @@ from profiler.run.shards import (
     run_shard,
     shard_path,
     start_session,
-    write_json,
 )
 
 SUBMITIT_DIR = "submitit"  # submitit's pickles and job logs: RUN_DIR/submitit/<job id>/
@@ -226,7 +225,7 @@ def _update(js: JobState, run_dir: Path, merge: Merger, run_id: str) -> None:
     name = js.shard.name
     env_path = shard_path(run_dir, name, ".env.json")
     if js.host is None and env_path.exists():
-        js.host, js.state = json.loads(env_path.read_text()).get("host"), "running"
+        js.host, js.state = store.read_json(env_path, {}).get("host"), "running"
     summary_path = shard_path(run_dir, name, ".summary.json")
     try:  # its summary is proof enough (submitit's result pickle may lag on NFS)
         finished = summary_path.exists() or js.job.done()
@@ -235,7 +234,7 @@ def _update(js: JobState, run_dir: Path, merge: Merger, run_id: str) -> None:
     if not finished or lock_held(run_dir, name):
         return  # a process may still append to the shard file
     merge.pull()  # the shard file is final now
-    js.summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    js.summary = store.read_json(summary_path, None)
     if js.summary and not js.summary.get("interrupted"):
         js.state = "done"
         return
@@ -345,11 +344,7 @@ def _write_env(run_dir: Path, resume: bool, cluster: str, opts: ExecutorOptions)
 
     env = dict(collect_env(), executor=dict(name="submitit", cluster=cluster,
                                             params=opts.params, gpus=list(opts.gpus)))
-    path = run_dir / store.ENV_FILE
-    if resume and path.exists():  # keep the first session's env, add this one
-        first = json.loads(path.read_text())
-        env = dict(first, resumed=[*first.get("resumed", []), env])
-    write_json(path, env)
+    store.save_env(run_dir, env, resume)
 
 
 def _summarize(jobs: list[JobState], merge: Merger, todo: list[Point], run_dir: Path,
@@ -385,7 +380,7 @@ def run_sweep_distributed(spec: specs.SweepSpec, run_dir: Path, opts: ExecutorOp
         else:
             done_rows = []
             start_session(run_dir)
-        (run_dir / store.SWEEP_FILE).write_text(specs.to_toml(spec), encoding="utf-8")
+        store.write_text(run_dir / store.SWEEP_FILE, specs.to_toml(spec))
         _write_env(run_dir, resume, executor.cluster, opts)
         done = {r["point_id"] for r in done_rows}
         todo = [p for p in points if p.point_id not in done]

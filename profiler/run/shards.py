@@ -10,7 +10,9 @@ shard, and the shard files the parent merges into results.jsonl.
 
 A job writes only its own files, so jobs on many hosts never contend for one lock
 and never interleave lines; the parent is the only writer of results.jsonl. Once
-submitit says a job is over *and* its lock is free, its shard file is final.
+submitit says a job is over *and* its lock is free, its shard file is final. A job
+measures as a local sweep does (run/job.py), into a ShardSink; every write goes
+through run/store.py.
 
 A job that dies leaves its unmeasured points as `crashed` rows whose error starts
 with JOB_DIED. Unlike a worker crash (the point killed its process), a job death
@@ -21,8 +23,6 @@ points again; every point still ends up exactly once in results.jsonl.
 
 from __future__ import annotations
 
-import dataclasses
-import fcntl
 import json
 import os
 import re
@@ -32,8 +32,7 @@ from pathlib import Path
 
 from profiler.errors import UsageError
 from profiler.records import Point
-from profiler.run import store
-from profiler.run.runner import run_points
+from profiler.run import job, store
 from profiler.run.spec import SweepSpec
 
 SHARDS_DIR = "shards"
@@ -83,38 +82,59 @@ def shard_names(run_dir, suffix: str = ".jsonl") -> list[str]:
     return sorted(n for n in (p.name[: -len(suffix)] for p in found) if NAME.fullmatch(n))
 
 
-def write_json(path: Path, data) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)  # readers never see half a file
-
-
 def current_session(run_dir) -> int:
     path = Path(run_dir) / SHARDS_DIR / SESSION_FILE
-    return json.loads(path.read_text())["session"] if path.exists() else 0
+    return store.read_json(path, {}).get("session", 0)
 
 
-def _restrict(spec: SweepSpec, points: tuple[Point, ...]) -> SweepSpec:
-    """The spec with its device/dtype/threads axes cut to what ``points`` use."""
-    axes = {a: tuple(dict.fromkeys(getattr(p, a) for p in points))
-            for a in ("device", "dtype", "threads")}
-    return dataclasses.replace(spec, grid=dict(spec.grid, **axes))
+class ShardSink:
+    """Where a shard job puts what it measures (run/job.Sink): its own files under
+    RUN_DIR/shards/, and the run's traces/ (one file per point, no two jobs share one).
+    ``done_rows``: earlier rows of its curves; ``known_peaks``: the run's reference so far."""
+
+    def __init__(self, run_dir, name: str, done_rows: list[dict], known_peaks: list[dict]):
+        self.run_dir, self.name = Path(run_dir), name
+        self.done_rows, self.known_peaks = done_rows, known_peaks
+        self.rows_path = shard_path(run_dir, name, ".jsonl")
+
+    @property
+    def log_path(self) -> Path:
+        return shard_path(self.run_dir, self.name, ".log")
+
+    @property
+    def traces_dir(self) -> Path:
+        return self.run_dir / store.TRACES_DIR
+
+    def own_rows(self) -> list[dict]:
+        """Rows this shard's file holds (a requeued job continues its own file)."""
+        return store.read_jsonl(self.rows_path) if self.rows_path.exists() else []
+
+    def rows(self) -> list[dict]:
+        return store.latest(self.done_rows + self.own_rows())
+
+    def append(self, row: dict) -> None:
+        store.append_jsonl(self.rows_path, row)
+
+    def write_peaks(self, peaks: list[dict]) -> None:
+        """Only the references this job measured: the parent merges (merge_extras)."""
+        store.write_json(shard_path(self.run_dir, self.name, ".peak.json"),
+                         peaks[len(self.known_peaks):])
+
+    def append_trace(self, row: dict) -> None:
+        store.append_jsonl(shard_path(self.run_dir, self.name, ".traces.jsonl"), row)
 
 
 def run_shard(spec: SweepSpec, shard: Shard, done_rows: list[dict], run_dir: str,
               run_id: str, known_peaks: list[dict], traced: set[str]) -> dict:
-    """The job: as a local sweep (reference, points, traces) on the shard's points, into
-    the shard's own files. ``done_rows``: earlier rows of its curves, for pruning."""
+    """The job: a measuring job (run/job.py) on the shard's points, into the shard's own
+    files. ``done_rows``: earlier rows of its curves, for pruning."""
     t0 = time.perf_counter()
     if shard.gpu is not None:
         # Before anything touches CUDA; the Worker inherits it. submitit's LocalExecutor
         # would give every job the same GPUs, so the job picks its own.
         os.environ["CUDA_VISIBLE_DEVICES"] = str(shard.gpu)
-    lock = open(shard_path(run_dir, shard.name, ".lock"), "a+")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        pass  # a filesystem without locks: the parent then trusts submitit's job state alone
+    # Without locks on the file system, the parent trusts submitit's job state alone.
+    lock = store.take_lock(shard_path(run_dir, shard.name, ".lock"))
     try:
         # Lock first, then the session: a resume bumps the session before it checks the
         # locks, so a job of an older session either blocks that resume or stops here.
@@ -124,45 +144,23 @@ def run_shard(spec: SweepSpec, shard: Shard, done_rows: list[dict], run_dir: str
         import torch
 
         from profiler.measure.envinfo import collect_env
-        from profiler.run import runner
-        job = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID",
-                                          "SUBMITIT_LOCAL_JOB_ID", "CUDA_VISIBLE_DEVICES")
-               if k in os.environ}
-        env = dict(collect_env(), job=dict(job, pid=os.getpid(), shard=shard.name,
+        job_env = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID",
+                                              "SUBMITIT_LOCAL_JOB_ID", "CUDA_VISIBLE_DEVICES")
+                   if k in os.environ}
+        env = dict(collect_env(), job=dict(job_env, pid=os.getpid(), shard=shard.name,
                                            points=len(shard.points)))
-        write_json(shard_path(run_dir, shard.name, ".env.json"), env)
+        store.write_json(shard_path(run_dir, shard.name, ".env.json"), env)
         if any(p.device == "cuda" for p in shard.points) and not torch.cuda.is_available():
             raise RuntimeError(f"no CUDA device visible on {env['host']} (CUDA_VISIBLE_DEVICES="
                                f"{os.environ.get('CUDA_VISIBLE_DEVICES')!r}); give each job "
                                "one GPU: --executor-opt gpus_per_node=1")
-        rows_path = shard_path(run_dir, shard.name, ".jsonl")
-        # A job the cluster requeued (preemption) continues its own file, not restarts it.
-        own = store.read_jsonl(rows_path) if rows_path.exists() else []
-        workers = runner.make_workers(log_path=str(shard_path(run_dir, shard.name, ".log")))
-        worker = workers[0]  # the reference and the traces need one process
-        try:
-            peaks = runner.measure_peaks(_restrict(spec, shard.points), worker, known_peaks)
-            write_json(shard_path(run_dir, shard.name, ".peak.json"), peaks[len(known_peaks):])
-            summary = run_points(spec, list(shard.points), done_rows + own,
-                                 lambda row: store.append_jsonl(rows_path, row), run_id,
-                                 workers=workers)
-            if not summary.interrupted and spec.profile.points != "none":
-                # Ends are picked among this shard's curves (a local sweep picks them
-                # among all): a group split over shards may get a trace in each.
-                rows = store.latest(
-                    done_rows + (store.read_jsonl(rows_path) if rows_path.exists() else []))
-                ids = {p.point_id for p in shard.points}
-                targets = [t for t in runner.trace_targets(spec, rows) if t.point_id in ids]
-                index = shard_path(run_dir, shard.name, ".traces.jsonl")
-                runner.run_traces(spec, targets, worker, Path(run_dir) / store.TRACES_DIR,
-                                  traced, lambda row: store.append_jsonl(index, row))
-        finally:
-            for w in workers:
-                w.close()
+        sink = ShardSink(run_dir, shard.name, done_rows, known_peaks)
+        summary = job.run_job(spec, list(shard.points), done_rows + sink.own_rows(), sink,
+                              run_id, known_peaks, traced)
         result = dict(counts=summary.counts, not_run=summary.not_run,
                       measured_s=summary.measured_s, wall_s=time.perf_counter() - t0,
                       interrupted=summary.interrupted)
-        write_json(shard_path(run_dir, shard.name, ".summary.json"), result)
+        store.write_json(shard_path(run_dir, shard.name, ".summary.json"), result)
         return result
     finally:
         lock.close()
@@ -178,18 +176,7 @@ def is_placeholder(row: dict) -> bool:
 
 def lock_held(run_dir, name: str) -> bool:
     """Is a job still running (or lingering) on this shard?"""
-    path = shard_path(run_dir, name, ".lock")
-    if not path.exists():
-        return False
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return False
+    return store.is_locked(shard_path(run_dir, name, ".lock"))
 
 
 class ShardReader:
@@ -225,12 +212,10 @@ def start_session(run_dir: Path) -> int:
     """A new session number (shard names s<session>-<k>); refuses while an older job runs.
     Jobs of older sessions that start later stop at once (see run_shard)."""
     session = current_session(run_dir) + 1
-    (Path(run_dir) / SHARDS_DIR).mkdir(parents=True, exist_ok=True)
-    write_json(Path(run_dir) / SHARDS_DIR / SESSION_FILE, {"session": session})
+    store.write_json(Path(run_dir) / SHARDS_DIR / SESSION_FILE, {"session": session})
     running = [n for n in shard_names(run_dir, ".lock") if lock_held(run_dir, n)]
     if running:
-        env_path = shard_path(run_dir, running[0], ".env.json")
-        job = json.loads(env_path.read_text()).get("job", {}) if env_path.exists() else {}
+        job = store.read_json(shard_path(run_dir, running[0], ".env.json"), {}).get("job", {})
         raise UsageError(f"{run_dir}: shard {running[0]} is still being measured (job "
                          f"{job.get('SLURM_JOB_ID') or job.get('SUBMITIT_LOCAL_JOB_ID') or '?'}"
                          f", pid {job.get('pid', '?')}); wait for it or cancel it, then --resume")
@@ -253,8 +238,7 @@ def reconcile(run_dir: Path, out: store.RunStore) -> list[dict]:
             attempts[row["point_id"]] = row.get("attempt") or 1
             added.append(row)
     if dropped:
-        with open(Path(run_dir) / SHARDS_DIR / SUPERSEDED_FILE, "a", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in dropped)
+        store.append_jsonl(Path(run_dir) / SHARDS_DIR / SUPERSEDED_FILE, *dropped)
         out.rewrite(keep + added)  # the one non-append write, atomic, under the run's lock
     else:
         for row in added:
@@ -271,21 +255,21 @@ def merge_extras(run_dir: Path) -> None:
     env = store.load_env(run_dir)
     hosts = env.setdefault("hosts", {})
     for name in shard_names(run_dir, ".env.json"):
-        host_env = json.loads(shard_path(run_dir, name, ".env.json").read_text())
+        host_env = store.read_json(shard_path(run_dir, name, ".env.json"), {})
         host_env.pop("job", None)
         entry = hosts.setdefault(host_env["host"], dict(host_env, shards=[]))
         if name not in entry["shards"]:
             entry["shards"].append(name)
-    write_json(run_dir / store.ENV_FILE, env)
+    store.write_json(run_dir / store.ENV_FILE, env)
     peaks = store.load_peaks(run_dir)
     keys = {(p["device"], p["dtype"], p["threads"]) for p in peaks}
     for name in shard_names(run_dir, ".peak.json"):
-        for p in json.loads(shard_path(run_dir, name, ".peak.json").read_text()):
+        for p in store.read_json(shard_path(run_dir, name, ".peak.json"), []):
             if (p["device"], p["dtype"], p["threads"]) not in keys:
                 keys.add((p["device"], p["dtype"], p["threads"]))
                 peaks.append(p)
     if peaks:
-        write_json(run_dir / store.PEAK_FILE, peaks)
+        store.write_json(run_dir / store.PEAK_FILE, peaks)
     traced = {t["point_id"] for t in store.load_traces(run_dir)}
     for name in shard_names(run_dir, ".traces.jsonl"):
         for row in store.read_jsonl(shard_path(run_dir, name, ".traces.jsonl")):

@@ -1,8 +1,10 @@
-"""`python -m profiler sweep`: load spec -> expand grid -> run -> save -> report."""
+"""`python -m profiler sweep`: load spec -> expand grid -> run -> save -> report.
+
+The measuring itself is one job (run/job.py) for every point of the grid, in this
+process: the same job a shard of a distributed sweep runs for its points."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import Counter
@@ -10,11 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 from profiler.errors import UsageError
-from profiler.run import grid, quality, runner, store
+from profiler.run import grid, job, quality, store
 from profiler.run import spec as specs
 from profiler.run.runner import RunSummary
-
-WORKER_LOG = "worker.log"  # the measuring processes' stdout/stderr (torch warnings, crashes)
 
 
 def choose_spec(args, resolve=specs.resolve_devices) -> specs.SweepSpec:
@@ -60,62 +60,37 @@ def choose_run_dir(args, spec: specs.SweepSpec) -> Path:
 
 def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
               progress: bool = True) -> RunSummary:
-    """Measure the grid of ``spec`` into ``run_dir`` (locked while it runs)."""
+    """Measure the grid of ``spec`` into ``run_dir`` (locked while it runs): one
+    measuring job for all points, in this process."""
     t0 = time.perf_counter()
+    run_dir = Path(run_dir)
     points = grid.expand(spec)
     with store.RunStore(run_dir) as out:
-        done_rows = store.load_results(run_dir) if resume and \
-            (run_dir / store.RESULTS_FILE).exists() else []
+        done_rows = out.rows() if resume else []
         if resume and (run_dir / "shards").is_dir():
             from profiler.run.shards import reconcile  # a distributed run: fold in its shard files
 
             done_rows = reconcile(run_dir, out)
-        (run_dir / store.SWEEP_FILE).write_text(specs.to_toml(spec), encoding="utf-8")
+        store.write_text(run_dir / store.SWEEP_FILE, specs.to_toml(spec))
         from profiler.measure.envinfo import collect_env
 
-        env = collect_env()
-        env_path = run_dir / store.ENV_FILE
-        if resume and env_path.exists():  # keep the first session's env, add this one
-            first = json.loads(env_path.read_text())
-            env = dict(first, resumed=[*first.get("resumed", []), env])
-        env_path.write_text(json.dumps(env, indent=2), encoding="utf-8")
-        run_id = run_dir.name
+        store.save_env(run_dir, collect_env(), resume)
         done_ids = {r["point_id"] for r in done_rows}
-        todo = sum(p.point_id not in done_ids for p in points)
-        workers = runner.make_workers(log_path=str(run_dir / WORKER_LOG))
-        worker = workers[0]  # the reference and the traces need one process
         bar = None
         if progress:
             from profiler.run.progress import SweepProgress
 
+            todo = sum(p.point_id not in done_ids for p in points)
             bar = SweepProgress(total=todo, title=f"sweep {spec.name}").__enter__()
-        summary = None
         try:
-            if bar:
-                bar.note("measuring the matmul FLOP/s reference")
-            peaks = runner.measure_peaks(spec, worker, store.load_peaks(run_dir))
-            (run_dir / store.PEAK_FILE).write_text(json.dumps(peaks, indent=2))
-            hooks = dict(on_start=bar.start, on_done=bar.done) if bar else {}
-            summary = runner.run_points(spec, points, done_rows, out.append, run_id,
-                                        workers=workers, **hooks)
-            if not summary.interrupted and spec.profile.points != "none":
-                targets = runner.trace_targets(spec, store.load_results(run_dir))
-                traced = {t["point_id"] for t in store.load_traces(run_dir)}
-                index = run_dir / store.TRACE_INDEX
-                runner.run_traces(spec, targets, worker, run_dir / store.TRACES_DIR, traced,
-                                  lambda row: store.append_jsonl(index, row),
-                                  on_start=(lambda p: bar.note(f"tracing {p.label()}"))
-                                  if bar else (lambda p: None))
-        except KeyboardInterrupt:  # before the points, or while tracing after them
-            if summary is None:
-                summary = runner.RunSummary(not_run=todo)
-            summary.interrupted = True
+            summary = job.run_job(spec, points, done_rows, out, run_dir.name,
+                                  known_peaks=store.load_peaks(run_dir),
+                                  traced={t["point_id"] for t in store.load_traces(run_dir)},
+                                  display=bar)
         finally:
-            for w in workers:
-                w.close()
             if bar:
                 bar.__exit__(None, None, None)
-        store.write_csv(run_dir, store.load_results(run_dir))
+        store.write_csv(run_dir, out.rows())
     # efficiency is judged against the whole sweep, reference and traces included
     summary.wall_s = time.perf_counter() - t0
     return summary
