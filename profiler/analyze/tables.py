@@ -103,8 +103,15 @@ def _groups(df: pd.DataFrame, keys: list[str]):
         yield dict(zip(keys, values, strict=True)), sub
 
 
+# The columns of ``exponents``: a run with nothing to fit still has them.
+EXPONENT_COLUMNS = [*SERIES, "family", "metric", "k", "k_low", "k_high", "r2", "points",
+                    "n_min", "n_max", "prefactor", "k_upper", "k_upper_low", "k_upper_high",
+                    "upper_n_min", "upper_points", "upper_prefactor"]
+
+
 def exponents(df: pd.DataFrame, metric: str = "latency_s") -> pd.DataFrame:
-    """Power-law exponent of ``metric`` vs seq_len per series: whole range and upper range."""
+    """Power-law exponent of ``metric`` vs seq_len per series: whole range and upper range
+    (columns EXPONENT_COLUMNS; no rows where no series has two seq_len to fit)."""
     out = []
     for key, sub in _groups(ok(df, metric), SERIES):
         full = fit.fit_power_law(sub["seq_len"], sub[metric])
@@ -122,7 +129,7 @@ def exponents(df: pd.DataFrame, metric: str = "latency_s") -> pd.DataFrame:
                     "upper_n_min": upper.n_min if upper else math.nan,
                     "upper_points": upper.points if upper else 0,
                     "upper_prefactor": upper.prefactor if upper else math.nan})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=EXPONENT_COLUMNS)
 
 
 def _at(sub: pd.DataFrame, ns: list[int], metric: str):
