@@ -453,6 +453,30 @@ def with_devices(spec: SweepSpec, devices: list[str]) -> SweepSpec:
     return dataclasses.replace(spec, grid=grid)
 
 
+def check_axis(label: str, axis: str, values) -> tuple:
+    """One grid axis as validate checks it, errors naming ``label`` (e.g. '--device')."""
+    if axis not in AXES:
+        raise UsageError(f"{label}: unknown grid axis {axis!r}; expected one of: "
+                         f"{', '.join(AXES)}")
+    return _axis(label, axis, list(values) if isinstance(values, tuple) else values)
+
+
+def with_grid(spec: SweepSpec, axes: dict, label: str = "overrides") -> SweepSpec:
+    """The spec with these grid axes replaced (``{"seq_len": [64, 128]}``), validated as
+    a sweep file is: the spec is written back to its TOML data, the axes replaced and the
+    whole validated again, so what an axis implies (known models, learned positions
+    long enough, points left after the attention axis) is checked too. Errors name
+    ``label``; the spec keeps its source."""
+    unknown = sorted(set(axes) - set(AXES))
+    if unknown:
+        raise UsageError(f"{label}: unknown grid axis {unknown[0]!r}; expected one of: "
+                         f"{', '.join(AXES)}")
+    data = tomllib.loads(to_toml(spec))
+    data["grid"].update({axis: list(v) if isinstance(v, tuple) else v
+                         for axis, v in axes.items()})
+    return dataclasses.replace(validate(data, label), source=spec.source)
+
+
 def with_profile(spec: SweepSpec, points: str) -> SweepSpec:
     """The spec with [profile].points replaced (--profile)."""
     if points not in PROFILE_POINTS:
