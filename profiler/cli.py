@@ -1,12 +1,19 @@
-"""Command line: a thin pipeline over plain functions (parse -> load -> run -> save -> report).
+"""Command line: a thin layer over the Python API (profiler/api.py).
 
-Bad input (UsageError) is one line on stderr and exit status 2, never a traceback.
+Each command parses its arguments, calls the API (``sweep``, ``load(...).report``,
+``compare``) and prints: the sweep summary, the report paths, the comparison table.
+Nothing here measures or analyses. Exit status: 0 ok; 1 a regression (compare) or no
+point ok (sweep); 2 bad input, as one line on stderr, never a traceback; 130 Ctrl-C.
+Heavy modules (torch, pandas) are imported by the command that needs them, so
+``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections import Counter
 
 from profiler.errors import UsageError
 
@@ -55,9 +62,71 @@ def _add_sweep(sub) -> None:
 
 
 def _run_sweep(args) -> int:
-    from profiler.run.sweep import run_sweep_command
+    """`python -m profiler sweep`: api.sweep, then the summary; exit 1 when no point is ok."""
+    from profiler import api
+    from profiler.run.spec import check_axis
 
-    return run_sweep_command(args)
+    overrides = {}
+    if args.device:  # checked here too, so that the message names the flag
+        overrides["device"] = check_axis("--device", "device", args.device)
+    t0 = time.perf_counter()
+    run = api.sweep(args.spec, args.out, resume=args.resume,
+                    progress=not args.quiet and sys.stderr.isatty(), report=not args.no_report,
+                    profile=args.profile, executor=args.executor,
+                    executor_options=args.executor_opt, **overrides)
+    summary = run.summary
+    for line in summary.failures:  # plain lines, not rich: a line must stay one line
+        print(f"failed: {line}", file=sys.stderr)
+    rows = run.rows  # this session's and, on --resume, the earlier ones
+    print_summary(run, rows, time.perf_counter() - t0)
+    if summary.interrupted:
+        return 130
+    if not any(r["status"] == "ok" for r in rows):  # nothing measured is a failure (CI)
+        print_failures(run.spec.name, rows)
+        return 1
+    return 0
+
+
+def print_failures(name: str, rows: list[dict]) -> None:
+    """Why no point came out ok: each distinct status and message once, with its count."""
+    counts = Counter((r["status"], r.get("error") or "(no message)") for r in rows)
+    print(f"sweep {name}: no point came out ok ({len(rows)} recorded)"
+          + (":" if rows else "; continue with --resume"), file=sys.stderr)
+    for (status, error), n in counts.most_common():
+        print(f"  {n:>4} x {status}: {error}", file=sys.stderr)
+
+
+def print_summary(run, rows: list[dict], total_s: float) -> None:
+    """Points by status, the second pass, contended points, time and efficiency, paths."""
+    from rich.console import Console
+
+    from profiler.run.quality import is_flagged
+    from profiler.run.store import RESULTS_FILE
+
+    summary = run.summary
+    console = Console(soft_wrap=True)  # paths and figures stay on one line when piped
+    counts = ", ".join(f"{summary.counts.get(s, 0)} {s}" for s in
+                       ("ok", "oom", "timeout", "crashed", "error", "skipped")
+                       if summary.counts.get(s) or s == "ok")
+    console.print(f"[bold]sweep {run.spec.name}[/bold]: {counts}"
+                  + (f", {summary.not_run} not run" if summary.not_run else "")
+                  + (" [yellow](interrupted)[/yellow]" if summary.interrupted else ""))
+    if summary.remeasured:
+        console.print(f"second pass: {summary.remeasured} points measured again "
+                      "(contended, out of line with their curve, disagreeing or noisy)")
+    flagged = sum(map(is_flagged, rows))
+    if flagged:
+        console.print(f"[yellow]{flagged} points contended[/yellow]: a busy neighbour "
+                      "took the cores; they are kept out of every fit (see the report's "
+                      "Run health)")
+    if summary.not_run or summary.interrupted:
+        console.print(f"continue with: python -m profiler sweep --resume --out {run.dir}")
+    console.print(f"time {total_s:.1f} s; measurement efficiency "
+                  f"{summary.efficiency:.0%} (time inside timed samples / sweep wall time)")
+    console.print(f"results: {run.dir / RESULTS_FILE}")
+    for path in run.report_paths:
+        if path.suffix in (".html", ".md"):
+            console.print(f"report:  {path}")
 
 
 def _add_report(sub) -> None:
@@ -75,9 +144,15 @@ def _add_report(sub) -> None:
 
 
 def _run_report(args) -> int:
-    from profiler.report import report_command
+    """`python -m profiler report RUN_DIR`: render, print where the report went."""
+    from profiler import api
 
-    return report_command(args)
+    run = api.load(args.run_dir)
+    formats = tuple(f.strip() for f in str(args.format).split(",") if f.strip())
+    for path in run.report(formats, args.train):
+        if path.suffix in (".html", ".md"):
+            print(path)
+    return 0
 
 
 def _add_compare(sub) -> None:
@@ -107,9 +182,32 @@ def _add_compare(sub) -> None:
 
 
 def _run_compare(args) -> int:
-    from profiler.report.compare import compare_command
+    """`python -m profiler compare BASE NEW`: print, maybe write a file, exit 1 on regression."""
+    from pathlib import Path
 
-    return compare_command(args)
+    from profiler import api
+    from profiler.report.compare import Context, html, markdown, print_table
+    from profiler.run.store import write_text
+
+    fmt = (args.format or "table").lower()
+    if fmt not in ("table", "md", "html"):
+        raise UsageError(f"--format {args.format!r}: expected table, md or html")
+    result = api.compare(args.base, args.new, args.threshold, args.allow_spec_change)
+    out = None
+    if fmt != "table":
+        out = Path(args.out) if args.out else result.new / f"compare.{fmt}"
+        if not out.parent.is_dir():
+            raise UsageError(f"--out {out}: directory {out.parent} does not exist")
+    for w in result.warnings:
+        print(f"WARNING: runs differ: {w}", file=sys.stderr)
+    ctx = Context(base=str(result.base), new=str(result.new), threshold=result.threshold,
+                  warnings=list(result.warnings), info=list(result.info))
+    rows = list(result.rows)
+    print_table(rows, ctx)
+    if out is not None:
+        write_text(out, markdown(rows, ctx) if fmt == "md" else html(rows, ctx))
+        print(f"wrote {out}")
+    return 1 if result.regressed else 0
 
 
 def _add_train(sub) -> None:

@@ -5,23 +5,12 @@ Only formats ``compare.Comparison`` records; computes nothing."""
 from __future__ import annotations
 
 import html as _html
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from profiler.analyze.compare import (
-    Comparison,
-    compare_runs,
-    env_differences,
-    load_run,
-    parse_threshold,
-    spec_differences,
-    summary,
-)
-from profiler.errors import UsageError
+from profiler.analyze.compare import Comparison, summary
 
 COLORS = {"regressed": "bold red", "improved": "green", "unchanged": "", "inconclusive": "yellow",
           "not-comparable": "yellow", "only-in-base": "cyan", "only-in-new": "cyan"}
@@ -130,36 +119,3 @@ def html(comps: list[Comparison], ctx: Context) -> str:
         parts.append(f"<tr class='{c.verdict}'>{tds}</tr>")
     parts.append("</table></body></html>")
     return "\n".join(parts) + "\n"
-
-
-def compare_command(args) -> int:
-    """`python -m profiler compare BASE NEW`: print, maybe write a file, exit 1 on regression."""
-    threshold = parse_threshold(args.threshold)
-    fmt = (args.format or "table").lower()
-    if fmt not in ("table", "md", "html"):
-        raise UsageError(f"--format {args.format!r}: expected table, md or html")
-    base_dir, new_dir = Path(args.base), Path(args.new)
-    base, new = load_run(base_dir), load_run(new_dir)
-    out = None
-    if fmt != "table":
-        out = Path(args.out) if args.out else new_dir / f"compare.{fmt}"
-        if not out.parent.is_dir():
-            raise UsageError(f"--out {out}: directory {out.parent} does not exist")
-    spec_diffs, spec_warnings = spec_differences(base_dir, new_dir)
-    if spec_diffs and not getattr(args, "allow_spec_change", False):
-        raise UsageError(f"the runs were measured with different specs: {'; '.join(spec_diffs)}"
-                         " (pass --allow-spec-change to compare them anyway)")
-    comps = compare_runs(base, new, threshold)
-    warnings, info = env_differences(base_dir, new_dir, base, new)
-    warnings = [f"sweep.toml {d}" for d in spec_diffs] + spec_warnings + warnings
-    for w in warnings:
-        print(f"WARNING: runs differ: {w}", file=sys.stderr)
-    ctx = Context(base=str(base_dir), new=str(new_dir), threshold=threshold,
-                                 warnings=warnings, info=info)
-    print_table(comps, ctx)
-    if out is not None:
-        text = (markdown(comps, ctx) if fmt == "md"
-                else html(comps, ctx))
-        out.write_text(text, encoding="utf-8")
-        print(f"wrote {out}")
-    return 1 if any(c.verdict == "regressed" for c in comps) else 0

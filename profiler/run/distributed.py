@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -117,12 +116,15 @@ def parse_options(pairs: list[str] | None) -> ExecutorOptions:
     return opts
 
 
-def options_from_args(args) -> ExecutorOptions:
-    """--executor submitit [--executor-opt ...]; UsageError for options without it."""
-    if args.executor != "submitit":
+def executor_options(executor: str, pairs: list[str] | None) -> ExecutorOptions:
+    """--executor submitit [--executor-opt ...]; UsageError for options without it,
+    or without submitit installed."""
+    if executor not in ("local", "submitit"):
+        raise UsageError(f"--executor {executor!r}: expected local or submitit")
+    if executor != "submitit":
         raise UsageError("--executor-opt needs --executor submitit")
     import_submitit()
-    return parse_options(args.executor_opt)
+    return parse_options(pairs)
 
 
 def resolve_devices(spec: specs.SweepSpec, opts: ExecutorOptions) -> specs.SweepSpec:
@@ -349,7 +351,8 @@ def _write_env(run_dir: Path, resume: bool, cluster: str, opts: ExecutorOptions)
 
 def _summarize(jobs: list[JobState], merge: Merger, todo: list[Point], run_dir: Path,
                interrupted: bool) -> RunSummary:
-    summary = RunSummary(interrupted=interrupted, remeasured=merge.remeasured)
+    summary = RunSummary(interrupted=interrupted, remeasured=merge.remeasured,
+                         failures=_job_failures(jobs, merge))
     for row in merge.rows:
         summary.counts[row["status"]] = summary.counts.get(row["status"], 0) + 1
         summary.measured_s += row.get("measured_s") or 0.0
@@ -398,15 +401,16 @@ def run_sweep_distributed(spec: specs.SweepSpec, run_dir: Path, opts: ExecutorOp
             interrupted = _watch(jobs, run_dir, merge, None, poll_s)
         merge_extras(run_dir)
         store.write_csv(run_dir, store.load_results(run_dir))
-    _print_failures(jobs, merge)
     return _summarize(jobs, merge, todo, run_dir, interrupted)
 
 
-def _print_failures(jobs: list[JobState], merge: Merger) -> None:
-    """One plain line per failed job on stderr (not rich: a line must stay one line)."""
+def _job_failures(jobs: list[JobState], merge: Merger) -> list[str]:
+    """One line per failed job: why, and how many of its points it left as crashed."""
+    lines = []
     for js in jobs:
         if js.state == "failed":
             ids = {p.point_id for p in js.shard.points}
             lost = sum(is_placeholder(r) and r["point_id"] in ids for r in merge.rows)
-            print(f"failed: {js.error}; {lost} of its points recorded as crashed, --resume "
-                  "measures them again", file=sys.stderr)
+            lines.append(f"{js.error}; {lost} of its points recorded as crashed, --resume "
+                         "measures them again")
+    return lines

@@ -74,6 +74,7 @@ class RunSummary:
     measured_s: float = 0.0  # seconds inside timed samples
     wall_s: float = 0.0
     interrupted: bool = False
+    failures: list[str] = field(default_factory=list)  # distributed: a line per job that died
 
     @property
     def efficiency(self) -> float:

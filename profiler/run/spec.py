@@ -447,12 +447,6 @@ def _build_on_meta(name: str, section: dict):
         return build_model(name, section)
 
 
-def with_devices(spec: SweepSpec, devices: list[str]) -> SweepSpec:
-    """The spec with its device axis replaced (--device)."""
-    grid = dict(spec.grid, device=_axis("--device", "device", list(devices)))
-    return dataclasses.replace(spec, grid=grid)
-
-
 def check_axis(label: str, axis: str, values) -> tuple:
     """One grid axis as validate checks it, errors naming ``label`` (e.g. '--device')."""
     if axis not in AXES:
