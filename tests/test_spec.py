@@ -78,3 +78,12 @@ def test_models_are_checked_on_the_meta_device(in_repo):
     with pytest.raises(UsageError) as e:
         check_models(parse_spec(text.format(heads=3), "f.toml"))
     assert str(e.value) == "f.toml: model 't': transformer: d_model=8 is not divisible by heads=3"
+
+
+def test_presets_resolve_from_any_directory(tmp_path, monkeypatch):
+    """The sweeps/ beside the package is found wherever the sweep is started."""
+    monkeypatch.chdir(tmp_path)  # no ./sweeps here
+    from profiler.run.spec import preset_names
+
+    assert load_spec("smoke").name == "smoke"
+    assert {"smoke", "default"} <= set(preset_names())

@@ -162,7 +162,7 @@ class SweepSpec:
 
 def sweeps_dirs() -> list[Path]:
     """Where presets live: ./sweeps, then the sweeps/ beside the package."""
-    here = Path(__file__).resolve().parent.parent / "sweeps"
+    here = Path(__file__).resolve().parents[2] / "sweeps"  # profiler/run/spec.py -> repo
     return [Path.cwd() / "sweeps", here]
 
 
