@@ -139,6 +139,18 @@ def test_no_module_imports_another_modules_private_names():
     assert private == []
 
 
+# Layers that measure and compute never reach up to what renders or drives them.
+LOWER = ("profiler.models", "profiler.measure", "profiler.run", "profiler.analyze")
+UPPER = ("profiler.report", "profiler.train", "profiler.api", "profiler.cli")
+
+
+def test_lower_layers_do_not_import_the_report_the_api_or_the_cli():
+    graph = import_graph(modules())
+    upward = sorted(f"{m} -> {t}" for m, targets in graph.items() if m.startswith(LOWER)
+                    for t in targets if t.startswith(UPPER))
+    assert upward == []
+
+
 def listed_modules(layout: str) -> set[str]:
     """Paths relative to profiler/ named in the README's layout tree: a line "  run/"
     opens a package, an indented "    store.py" lies in it."""
