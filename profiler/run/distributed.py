@@ -1,7 +1,7 @@
 """`sweep --executor submitit`: a sweep's points as shard jobs on Slurm or local processes.
 
     parent (this process)                        shard job (shards.run_shard, via submitit)
-    expand grid -> shards of whole curves  --->  run_points on its points, its own Worker
+    expand grid -> shards of whole curves  --->  job.run_job on its points, own Workers
     poll jobs; merge shard files into      <---  RUN_DIR/shards/<shard>.jsonl (+ .env.json)
       results.jsonl, dedup by point_id
 
