@@ -38,10 +38,15 @@ DPI = 100
 MS, MIB = 1e3, 2.0 ** 20  # seconds -> ms, bytes -> MiB
 
 
+def set_theme() -> None:
+    """The look of every figure: seaborn's white grid, notebook sizes."""
+    sns.set_theme(style="whitegrid", context="notebook")
+
+
 def prepare(fig_dir: Path) -> None:
     """Set the theme and empty ``fig_dir`` of an earlier render's PNGs (this render may
     not draw all of them)."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    set_theme()
     fig_dir.mkdir(parents=True, exist_ok=True)
     for old in fig_dir.glob("*.png"):
         old.unlink()
