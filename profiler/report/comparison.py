@@ -21,8 +21,8 @@ from profiler.report import (
     time_breakdown,
 )
 from profiler.report.document import Paragraph, Section, Table
+from profiler.report.frames import by_curve, where
 from profiler.report.inputs import ComparisonRow, ReportInputs
-from profiler.report.select import by_curve, where
 
 TITLE = "LSTM vs Transformer, measured"
 # The topics whose rows the table shows, in the order they appear.

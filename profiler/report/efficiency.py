@@ -25,8 +25,8 @@ from profiler.report.formats import (
     fmt_pct2,
     missing,
 )
+from profiler.report.frames import at_reference, by_curve
 from profiler.report.inputs import ComparisonRow, ReportInputs
-from profiler.report.select import at_reference, by_curve
 
 
 def bandwidth_line(p: dict) -> str:

@@ -16,8 +16,8 @@ from profiler.analyze.tables import SERIES
 from profiler.report import plotting
 from profiler.report.document import Bullets, Section
 from profiler.report.formats import CURVE_COLUMNS, fmt_n, fmt_threads, frame_table, missing
+from profiler.report.frames import by_curve, where
 from profiler.report.inputs import ComparisonRow, ReportInputs
-from profiler.report.select import by_curve, where
 
 # Status colours: green ran, red/orange ran out of memory/time, grey not attempted.
 STATUS_COLORS = {"ok": "#4daf4a", "oom": "#e41a1c", "timeout": "#ff7f00",

@@ -11,8 +11,8 @@ from profiler.analyze import tables as A
 from profiler.report import plotting
 from profiler.report.document import Bullets, Paragraph, Section
 from profiler.report.formats import fmt_exp, fmt_n
+from profiler.report.frames import by_curve, where
 from profiler.report.inputs import ComparisonRow, ReportInputs
-from profiler.report.select import by_curve, where
 
 
 def memory_sentences(inputs: ReportInputs) -> list[str]:

@@ -20,8 +20,8 @@ from profiler.report.formats import (
     fmt_x,
     frame_table,
 )
+from profiler.report.frames import beyond_base, by_curve, largest_common_n, where
 from profiler.report.inputs import ComparisonRow, ReportInputs
-from profiler.report.select import beyond_base, by_curve, largest_common_n, where
 
 
 def floor_sentences(floor: pd.DataFrame, ref: dict) -> list[str]:

@@ -21,8 +21,8 @@ from profiler.records import PHASES
 from profiler.report import plotting
 from profiler.report.document import Bullets, Paragraph, Section
 from profiler.report.formats import fmt_bytes, fmt_flops, fmt_intensity, fmt_pct2
+from profiler.report.frames import at_reference, by_curve
 from profiler.report.inputs import ComparisonRow, ReportInputs
-from profiler.report.select import at_reference, by_curve
 
 TITLE = "Roofline"
 BOUNDS = ("compute-bound", "memory-bound", "latency-bound")

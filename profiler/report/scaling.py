@@ -29,8 +29,8 @@ from profiler.report.formats import (
     frame_table,
     missing,
 )
+from profiler.report.frames import by_curve, largest_common_n, where
 from profiler.report.inputs import ComparisonRow, ReportInputs
-from profiler.report.select import by_curve, largest_common_n, where
 
 TITLE = "Scaling with sequence length"
 

@@ -17,8 +17,8 @@ import pandas as pd
 from profiler.analyze.tables import SCAN
 from profiler.report.document import Bullets, Paragraph, Section, Table
 from profiler.report.formats import fmt_exp, fmt_n, fmt_threads, fmt_time, fmt_x, missing
+from profiler.report.frames import by_curve, where
 from profiler.report.inputs import ComparisonRow, ReportInputs
-from profiler.report.select import by_curve, where
 
 # The phase the headline quotes: the training step is where the scan is meant to win.
 HEADLINE_PHASE = "train_step"

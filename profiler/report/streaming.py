@@ -24,8 +24,8 @@ from profiler.report.formats import (
     fmt_time,
     missing,
 )
+from profiler.report.frames import by_curve, where
 from profiler.report.inputs import ComparisonRow, ReportInputs
-from profiler.report.select import by_curve, where
 
 
 def _k(r, prefix: str) -> str:

@@ -23,8 +23,8 @@ from profiler.records import PHASES
 from profiler.report import plotting
 from profiler.report.document import Bullets, Paragraph, Section, Table
 from profiler.report.formats import fmt_pct, fmt_time
+from profiler.report.frames import at_reference, by_curve
 from profiler.report.inputs import ComparisonRow, ReportInputs
-from profiler.report.select import at_reference, by_curve
 
 TITLE = "Where the time goes"
 # The category that tells each family's story: attention grows with n in a Transformer,

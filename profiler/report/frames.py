@@ -1,4 +1,4 @@
-"""Picking the rows a sentence or table quotes from an analysis table.
+"""Picking the rows a sentence or table quotes from an analysis frame.
 
 Every function takes a frame of profiler.analyze (one row per curve, or per curve
 and n) and returns some of its rows; none formats or plots.
