@@ -10,18 +10,25 @@ import pytest
 from profiler.analyze.tables import records_frame
 from profiler.report import answer
 from profiler.report.document import Bullets, Image, Paragraph, Table
-from profiler.run.store import load_results
+from profiler.report.inputs import ReportInputs, load_inputs
 from tests.test_verdicts import _row, textbook_run
 
 SAVED_RUN = Path(__file__).parent / "data" / "run_small"
 
 
+def inputs_of(records, run_dir: Path) -> ReportInputs:
+    """A run directory of nothing but these records."""
+    return ReportInputs(run_dir=run_dir, records=records, grid={}, spec_text="", spec_note="",
+                        env={}, peaks=[], traces=[])
+
+
 def test_the_first_screen_is_status_figure_table_findings(tmp_path):
-    section = answer.section(textbook_run(), tmp_path, "64 points: 64 ok.")
+    section = answer.section(inputs_of(textbook_run(), tmp_path), tmp_path)
     kinds = [type(b) for b in section.blocks]
     assert kinds == [Paragraph, Image, Table, Bullets]
+    assert section.blocks[0].text == "64 points: 64 ok."
+    assert section.blocks[1].path == tmp_path / "headline.png"
     assert (tmp_path / "headline.png").stat().st_size > 10_000
-    assert section.blocks[1].path == "figures/headline.png"
     assert len(section.blocks[3].items) <= answer.MAX_FINDINGS
 
 
@@ -69,15 +76,14 @@ def test_health_is_a_finding_only_when_something_is_off():
 @pytest.mark.parametrize("family", ["lstm", "transformer"])
 def test_without_both_families_the_screen_says_so(tmp_path, family):
     df = textbook_run()
-    section = answer.section(df[df["family"] == family], tmp_path, "status")
+    section = answer.section(inputs_of(df[df["family"] == family], tmp_path), tmp_path)
     assert [type(b) for b in section.blocks] == [Paragraph, Paragraph]
     assert "no clean LSTM and Transformer points" in section.blocks[1].text
     assert not (tmp_path / "headline.png").exists()
 
 
 def test_the_saved_run_gives_a_full_first_screen(tmp_path):
-    df = records_frame(load_results(SAVED_RUN))
-    section = answer.section(df, tmp_path, "status")
+    section = answer.section(load_inputs(SAVED_RUN), tmp_path)
     assert [type(b) for b in section.blocks] == [Paragraph, Image, Table, Bullets]
     assert len(section.blocks[2].rows) == 7
     assert 1 <= len(section.blocks[3].items) <= 5

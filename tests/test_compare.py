@@ -390,7 +390,7 @@ def test_markdown_and_html_files(tmp_path):
     assert len(table_rows) == 12
     assert main(["compare", str(base), str(new), "--format", "html"]) == 1
     page = (new / "compare.html").read_text()
-    assert page.count("<tr class='regressed'>") == 1
+    assert page.count('<tr class="regressed">') == 1
 
 
 @pytest.mark.parametrize("make_args, message", [

@@ -149,7 +149,7 @@ def test_builtin_records_say_analytic():
 def test_report_says_where_each_models_flops_came_from():
     from profiler.analyze.tables import records_frame
     from profiler.records import result_row
-    from profiler.report.profiling import flops_source_lines
+    from profiler.report.efficiency import flops_source_lines
 
     def row(model, n, **kw):
         return result_row(Point(model, n, 1, "cpu", "float32", 1, "inference"), status="ok",

@@ -11,8 +11,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "profiler"
 
@@ -124,12 +122,10 @@ def test_imports_inside_functions_are_seen_and_type_checking_ones_are_not(tmp_pa
         ROOT = saved
 
 
-@pytest.mark.xfail(strict=True, reason="report/ is reorganised by topic next")
 def test_no_import_circles_in_the_package():
     assert cycles(import_graph(modules())) == []
 
 
-@pytest.mark.xfail(strict=True, reason="report/ is reorganised by topic next")
 def test_no_module_imports_another_modules_private_names():
     known = modules()
     private = [f"{m} takes {name} from {source}"

@@ -17,13 +17,13 @@ import pytest
 
 from profiler.cli import main
 from profiler.errors import UsageError
-from profiler.report import render_report
+from profiler.report import answer, render_report
 
 DATA = Path(__file__).parent / "data"
 RUN = DATA / "run_small"
-FIGURES = {"latency_vs_seq_len", "throughput_vs_batch", "memory_vs_seq_len", "quadratic_share",
-           "status_map", "thread_speedup", "time_by_category", "flops_efficiency",
-           "decode_vs_context", "roofline"}
+FIGURES = {"headline", "latency_vs_seq_len", "throughput_vs_batch", "memory_vs_seq_len",
+           "quadratic_share", "status_map", "thread_speedup", "time_by_category",
+           "flops_efficiency", "decode_vs_context", "roofline"}
 
 
 @pytest.fixture(scope="module")
@@ -95,32 +95,19 @@ def test_markdown_links_resolve(rendered):
         assert (rendered / link).is_file(), link
 
 
-def test_report_states_the_planted_findings(rendered):
+def test_sections_in_reading_order_and_the_answer_first(rendered):
     md = (rendered / "report.md").read_text()
-    # batch 8 inference, 2 threads: LSTM linear, Transformer quadratic at large n, crossing
-    line = next(s for s in md.splitlines() if s.startswith("- On cpu, batch 8, inference"))
-    lstm = float(re.search(r"lstm latency grows as n\^([\d.]+)", line).group(1))
-    trf = float(re.search(r"transformer as n\^[\d.]+ \(95% [^)]*\) over n = 32–2048 and "
-                          r"n\^([\d.]+)", line).group(1))
-    assert 0.85 <= lstm <= 1.15 and trf >= 1.4
-    cross = float(re.search(r"transformer becomes slower than lstm at n ≈ (\d+)", line).group(1))
-    assert 300 <= cross <= 500  # the laws of make_run.py cross near 420
-    assert "fits O(n) best" in md and "fits O(n²) best" in md
-    assert "Sequential floor: lstm at batch 1" in md
-
-
-def test_report_says_what_is_missing_and_what_is_noisy(rendered):
-    md = (rendered / "report.md").read_text()
-    assert "168 points: 163 ok, 2 oom, 1 skipped, 1 timeout, 1 never recorded" in md
-    missing = md.split("## What is missing")[1].split("## Run health")[0]
-    for status in ("oom", "timeout", "skipped"):
-        assert f"| {status} |" in missing
-    assert "| lstm | 2048 | 8 | cpu | float32 | 2 | train_step |" in missing
-    frontiers = md.split("## Frontiers")[1].split("## What is missing")[0]
-    assert "| 1024 | 2048 | oom: RuntimeError" in frontiers
-    assert "| 1024 | 2048 | missing" in frontiers
-    noisy = md.split("## Run health")[1].split("## All results")[0]
-    assert re.search(r"\| lstm \| inference \| cpu \| 1 \| 2 \| 32 \|", noisy)
+    assert re.findall(r"^## (.*)$", md, re.M) == [
+        answer.TITLE, "Environment and method", "LSTM vs Transformer, measured",
+        "Scaling with sequence length", "Parallelism", "Recurrent and parallel: the scan",
+        "Memory", "Frontiers", "Where the time goes", "Efficiency", "Roofline",
+        "Attention backends", "Streaming", "Traces", "What is missing",
+        "Run health: contended, noisy and re-measured points", "All results"]
+    assert _section(md, answer.TITLE).strip().startswith(
+        "168 points: 163 ok, 2 oom, 1 skipped, 1 timeout, 1 never recorded. This run is "
+        "partial: see 'What is missing'; fits use the ok points only.\n\n![")
+    html = (rendered / "report.html").read_text()
+    assert html.count('<a href="traces/') == 11  # linked in place, not embedded
 
 
 def test_html_folds_the_full_table_without_raw_samples(rendered):
@@ -165,50 +152,6 @@ def _section(md: str, title: str) -> str:
     return md.split(f"## {title}\n")[1].split("\n## ")[0]
 
 
-def test_where_the_time_goes_and_efficiency(rendered):
-    md = (rendered / "report.md").read_text()
-    where = _section(md, "Where the time goes")
-    assert "](figures/time_by_category.png)" in where and "untimed profiled pass" in where
-    # make_run.py: the c·n² term is attention: 8% of the profiled time at n=32, 83% at 2048
-    line = next(s for s in where.splitlines() if s.startswith("- transformer inference, B=8"))
-    low, high = map(int, re.search(r"attention is (\d+)% of profiled time at n=32 and "
-                                   r"(\d+)% at n=2048", line).groups())
-    assert low < 15 and high > 75
-    assert re.search(r"- lstm inference, B=8: recurrent is [6-9]\d% .* and [6-9]\d% at n=2048",
-                     where)
-    assert "| lstm | inference n=2048 B=8 | trace lstm_inference_n2048" in where
-    assert "| aten::_scaled_dot_product_flash_attention_for_cpu | attention |" in where
-    eff = _section(md, "Efficiency")
-    assert "cpu float32 2 threads (AMD EPYC 7B13 (2 cores)): 88 GFLOP/s on a 1024³ matmul" in eff
-    assert "](figures/flops_efficiency.png)" in eff
-    m = re.search(r"- lstm inference, B=8: [\d.]+ GFLOP/s at n=32 to ([\d.]+) GFLOP/s at "
-                  r"n=2048, [\d.]+% to ([\d.]+)% of the machine's 88 GFLOP/s matmul peak", eff)
-    assert m and m.group(2) == f"{float(m.group(1)) / 88 * 100:.2g}"  # 2 significant digits
-    summary = _section(md, "Summary")
-    assert "Where the time goes: transformer inference, B=8: attention is" in summary
-    assert "Achieved FLOP/s: lstm inference, B=8:" in summary
-    table = _section(md, "LSTM vs Transformer, measured")
-    assert re.search(r"\| Share of profiled time in its core kernel \(attention / recurrent\) "
-                     r"\| recurrent \d+% at n=32 → \d+% at n=2048 \| attention", table)
-    assert "| Achieved FLOP/s at largest n (% of matmul peak) |" in table
-
-
-def test_traces_are_linked_with_how_to_open_them(rendered):
-    md = (rendered / "report.md").read_text()
-    traces = _section(md, "Traces")
-    links = re.findall(r"\]\((traces/[^)]+\.json)\)", traces)
-    assert len(links) == 11 and all((rendered / link).is_file() for link in links)
-    for link in links:  # each opens as a Chrome trace with operator events
-        events = json.loads((rendered / link).read_text())["traceEvents"]
-        assert any(e["name"].startswith("aten::") and e["ph"] == "X" for e in events)
-    assert "chrome://tracing" in traces and "works offline" in traces
-    assert "https://ui.perfetto.dev" in traces
-    assert "lstm train_step n=1024 B=8 cpu: trace failed (timeout" in traces
-    html = (rendered / "report.html").read_text()
-    assert html.count('<a href="traces/') == 11
-    assert "## Attention backends" in md and "Backend comparison not available" in md
-
-
 def test_run_without_ops_peak_or_traces_says_not_available(tmp_path):
     run = tmp_path / "old"
     _write_run(run, [{k: v for k, v in r.items() if k != "ops"}
@@ -218,7 +161,7 @@ def test_run_without_ops_peak_or_traces_says_not_available(tmp_path):
     md = (run / "report.md").read_text()
     assert "Operator breakdown not available" in _section(md, "Where the time goes")
     assert "Matmul peak: not available (no peak.json" in _section(md, "Efficiency")
-    assert "Roofline not available: no copy bandwidth" in _section(md, "Efficiency")
+    assert "Roofline not available: no copy bandwidth" in _section(md, "Roofline")
     assert "Traces not available" in _section(md, "Traces")
     assert "Backend comparison not available" in _section(md, "Attention backends")
     assert "Streaming decode not available" in _section(md, "Streaming")
@@ -226,30 +169,6 @@ def test_run_without_ops_peak_or_traces_says_not_available(tmp_path):
     assert "time_by_category" not in figures
     assert "flops_efficiency" in figures  # FLOPs are in the records; only the peak is missing
     assert "<h2>Where the time goes</h2>" in (run / "report.html").read_text()
-
-
-def test_roofline_figure_sentences_and_classes(rendered):
-    md = (rendered / "report.md").read_text()
-    eff = _section(md, "Efficiency")
-    assert "](figures/roofline.png)" in eff
-    assert "Copy bandwidth 12 GB/s (256 MiB copy, read + write counted)" in eff
-    # make_run.py: 88 GFLOP/s / 12 GB/s = 7.33 FLOP/byte; the intensity quoted at n=2048 is
-    # the record's flops / bytes_moved
-    rec = next(r for r in _rows(lambda r: r["model"] == "transformer" and r["seq_len"] == 2048
-                                and r["batch_size"] == 8 and r["threads"] == 2
-                                and r["phase"] == "inference"))
-    line = next(s for s in eff.splitlines()
-                if s.startswith("- Roofline, transformer inference, B=8: "))
-    assert f"→ {rec['flops'] / rec['bytes_moved']:.3g} FLOP/byte at n=2048" in line
-    assert "(machine balance 7.33 FLOP/byte)" in line and line.endswith(": compute-bound.")
-    # the sequential LSTM at batch 1 runs at a few % of its roof: its 28 inference and
-    # train_step points are latency-bound; decode (14) reads the weights for one token
-    assert "lstm B=1: 14 memory-bound, 28 latency-bound;" in eff
-    assert re.search(r"\| lstm \| inference \| cpu \| 1 \| 2 \| 2048 \| .* \| [\d.]+ FLOP/byte "
-                     r"\| [\d.]+% \| latency-bound \|", eff)
-    table = _section(md, "LSTM vs Transformer, measured")
-    assert re.search(r"\| Roofline at largest n: intensity, % of bound, class \| [\d.]+ "
-                     r"FLOP/byte at n=2048, \d+%: compute-bound \|", table)
 
 
 def test_old_run_without_bytes_or_bandwidth_renders(tmp_path):
@@ -263,46 +182,25 @@ def test_old_run_without_bytes_or_bandwidth_renders(tmp_path):
            for p in peaks]
     (run / "peak.json").write_text(json.dumps(old))
     render_report(run, formats=("md",))
-    eff = _section((run / "report.md").read_text(), "Efficiency")
-    assert "Roofline not available: no ok record has `bytes_moved`" in eff
+    md = (run / "report.md").read_text()
+    assert "Roofline not available: no ok record has `bytes_moved`" in _section(md, "Roofline")
+    eff = _section(md, "Efficiency")
     assert "Copy bandwidth: not measured" in eff
     assert "| – | – | – |" in eff  # intensity, % of roofline, bound
     assert not (run / "figures" / "roofline.png").exists()
     assert (run / "figures" / "flops_efficiency.png").exists()
 
 
-def test_streaming_section_and_comparison_rows(rendered):
-    md = (rendered / "report.md").read_text()
-    stream = _section(md, "Streaming")
-    assert "](figures/decode_vs_context.png)" in stream
-    line = next(s for s in stream.splitlines() if s.startswith("- Decoding at batch 8 on cpu"))
-    # make_run.py: the LSTM's (h, c) is 2 layers x 2 x (B=8, H=64) fp32 = 8 KiB at every n;
-    # the KV cache 2 layers x (K, V) x 8 x (n + 1) x 64 fp32: 264 KiB at n=32, 16 MiB at 2048
-    assert "lstm takes" in line and "carries 8 KiB at every n (∝ n^0.00)" in line
-    assert "carries 264 KiB at n=32 → 16 MiB at n=2048 (∝ n^0.99)" in line
-    lstm_k = float(re.search(r"lstm takes .*? k = (-?[\d.]+);", line).group(1))
-    trf_k = float(re.search(r"transformer takes .*? k = [\d.]+; ([\d.]+) for n ≥", line)
-                  .group(1))
-    assert abs(lstm_k) < 0.05 and trf_k > 0.5  # flat vs growing with the cache
-    table = _section(md, "LSTM vs Transformer, measured")
-    assert re.search(r"\| Per-token decode cost vs context n \(batch 8\) \| [\d.]+ µs at n=32 → "
-                     r"[\d.]+ µs at n=2048 \(k = 0.00; 0.00 for n ≥ 256\) \| ", table)
-    assert ("| State memory growth in decode (batch 8) | 8 KiB at every n (k = 0.00) | "
-            "264 KiB at n=32 → 16 MiB at n=2048 (k = 0.99) |") in table
-    # decode curves are fitted on their own: a phase of the exponent table, not mixed in
-    exps = _section(md, "Scaling exponents")
-    assert re.search(r"\| transformer \| decode \| cpu \| 8 \| 2 \| 32–2048 \| 0\.[3-6]", exps)
-
-
-def test_backend_comparison_section(tmp_path):
-    from tests.test_opanalysis import write_backend_run
-
-    run = write_backend_run(tmp_path / "backends")
+def test_unreadable_spec_renders_with_a_note(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(RUN, run)
+    (run / "sweep.toml").write_text('name = "small"\n[grid]\nmodel = ["lstm"]\n')  # no seq_len
     render_report(run, formats=("md",))
-    back = _section((run / "report.md").read_text(), "Attention backends")
-    assert "](figures/attention_backends.png)" in back
-    assert "peak memory grows as n^1.00 with flash, n^2.00 with math; at n=2048" in back
-    assert "efficient skipped (attention backend 'efficient' does not exist on cpu)" in back
+    env = _section((run / "report.md").read_text(), "Environment and method")
+    assert ("sweep.toml could not be read as a sweep (" in env
+            and "[grid].seq_len: missing (expected a list)), so grid points with no record are "
+                "not listed." in env)
+    assert "1 never recorded" not in (run / "report.md").read_text()
 
 
 def test_run_where_nothing_ran_renders(tmp_path):
@@ -326,15 +224,6 @@ def test_bad_run_dir_is_one_clear_line(tmp_path, capsys):
     assert "unknown report format ['pdf']" in capsys.readouterr().err
 
 
-def test_run_health_counts_contended_precision_and_second_pass(rendered):
-    md = (rendered / "report.md").read_text()
-    health = md.split("## Run health")[1].split("## All results")[0]
-    assert "Contended: 1 of 163 ok points" in health
-    assert "| transformer | inference | cpu | 8 | 2 | 512 |" in health.split("Points with")[0]
-    assert re.search(r"Precision: \d+% of 163 ok points have a 95% interval", health)
-    assert "Measured again by the second pass: 1 points (1 noisy)" in health
-
-
 @pytest.mark.parametrize("name, content, message", [
     ("env.json", b"{", "env.json: not a JSON file"),
     ("peak.json", b"\xff", "peak.json: not a JSON file"),
@@ -351,3 +240,22 @@ def test_broken_run_file_is_one_line_and_writes_nothing(tmp_path, capsys, name, 
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (run / "report.html").exists() and not (run / "figures").exists()
+
+
+def test_the_first_screen_is_the_headline_figure_then_the_verdict_table(rendered):
+    """Before any other table or list, in both formats: the status line, the headline
+    figure, the verdict table (the contents list comes after the answer)."""
+    html = (rendered / "report.html").read_text()
+    body = html.split("<body>", 1)[1]
+    first_img = body.index("<img")
+    first_table = body.index("<table")
+    assert 'alt="LSTM vs Transformer: latency against sequence length"' in body[first_img:
+                                                                             first_table]
+    assert "<th>verdict</th>" in body[first_table:body.index("</table>")]
+    before = body[:first_table]
+    assert "<ul" not in before and "<ol" not in before and "<nav" not in before
+    md = (rendered / "report.md").read_text()
+    first_md_table = md.index("\n| ")
+    assert md.index("![LSTM vs Transformer: latency against sequence length]") < first_md_table
+    assert md[first_md_table:].startswith("\n| claim | what the textbooks say | measured here |")
+    assert not re.search(r"^(- |\d+\. )", md[:first_md_table], re.M)  # no list before it

@@ -15,8 +15,9 @@ import pytest
 from profiler.analyze import tables as A
 from profiler.records import Point, result_row
 from profiler.report import render_report
-from profiler.report.build import analyse
-from profiler.report.scan import scan_section, scan_sentences
+from profiler.report import scan as scan_topic
+from profiler.report.inputs import ReportInputs
+from profiler.report.scan import scan_sentences
 
 DATA = Path(__file__).parent / "data"
 
@@ -85,21 +86,21 @@ def test_scan_section_ratio_and_exponents(three, make_run):
     # batch 8, train step: the LSTM stops at 1024 (skipped/missing above), so n = 1024
     assert "- train_step on cpu (float32), batch 8, n = 1024, each family" in section
     assert "| cpu | train_step | 1 | 2048 | mingru | mingru | 2 (of 2 tried) |" in section
-    summary = _section(md, "Summary")
-    assert "- Scan vs recurrence: train_step on cpu (float32), batch 1, n = 2048" in summary
-    assert "transformer" not in next(s for s in summary.splitlines()
-                                     if s.startswith("- Scan vs recurrence: train_step"))
+    # the section opens with the claim: the scan and the recurrence in the training step
+    lead = section.strip().split("\n\n")[0]
+    assert lead.startswith("- Scan vs recurrence: train_step on cpu (float32), batch 1, n = 2048")
+    assert "transformer" not in lead and "inference" not in lead
 
 
 def test_crossovers_are_pairwise_and_named(three):
     _, md = three
-    cross = _section(md, "Crossovers")
+    scaling = _section(md, "Scaling with sequence length")
+    cross = scaling.split("Where curves of different families cross")[1]
     for pair in ("lstm vs mingru", "lstm vs transformer", "mingru vs transformer"):
         assert f"| {pair} |" in cross
-    summary = _section(md, "Summary")
     assert "no crossover of lstm and mingru in n = 32–2048 (mingru is faster throughout)" \
-        in summary
-    assert re.search(r"transformer becomes slower than lstm at n ≈ \d+", summary)
+        in scaling
+    assert re.search(r"transformer becomes slower than lstm at n ≈ \d+", scaling)
 
 
 def test_figures_and_streaming_have_the_third_family(three):
@@ -108,12 +109,18 @@ def test_figures_and_streaming_have_the_third_family(three):
     assert re.search(r"\| mingru \| cpu \| 8 \| 2 \| .* \| 4 KiB at every n \| 0\.00 \|", stream)
     pngs = {p.stem for p in (run / "figures").glob("*.png")}
     assert {"latency_vs_seq_len", "decode_vs_context", "time_by_category"} <= pngs
-    exps = _section(md, "Scaling exponents")
+    exps = _section(md, "Scaling with sequence length")
     assert "| mingru | train_step | cpu | 8 | 2 |" in exps
 
 
-def test_without_a_scan_family_the_section_says_not_available():
-    (block,) = scan_section({"scan": pd.DataFrame()}).blocks
+def _inputs(records: pd.DataFrame, where: Path) -> ReportInputs:
+    return ReportInputs(run_dir=where, records=records, grid={}, spec_text="", spec_note="",
+                        env={}, peaks=[], traces=[])
+
+
+def test_without_a_scan_family_the_section_says_not_available(tmp_path):
+    rows = [_row("lstm", "lstm", 1, n, 1e-3 * n) for n in (64, 128)]
+    (block,) = scan_topic.section(_inputs(A.records_frame(rows), tmp_path), tmp_path).blocks
     assert block.text.startswith("Not available: this run has no minGRU/minLSTM curve")
 
 
@@ -151,4 +158,4 @@ def test_scan_comparison_takes_each_family_at_its_best_threads():
     # no scan family: nothing to compare
     no_scan = A.records_frame([r for r in rows if r["model"] != "mingru"])
     assert A.scan_comparison(no_scan, A.exponents(no_scan)).empty
-    assert analyse(no_scan, {})["scan"].empty
+    assert _inputs(no_scan, Path(".")).scan.empty

@@ -16,38 +16,24 @@ number lives in its topic's section.
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")  # no display: figures only go to files
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter  # noqa: E402
-
-from profiler.analyze.tables import crossovers, decompositions, exponents, ok  # noqa: E402
-from profiler.records import PHASES  # noqa: E402
-from profiler.report import verdicts as V  # noqa: E402
-from profiler.report.document import (  # noqa: E402
-    Bullets,
-    Image,
-    Paragraph,
-    Section,
-    Table,
-    fmt_bytes,
-    fmt_exp,
-    fmt_n,
-    fmt_pct,
-    fmt_x,
-)
-from profiler.run.store import write_bytes  # noqa: E402
+from profiler.analyze.tables import crossovers, decompositions, exponents, ok, status_counts
+from profiler.records import PHASES
+from profiler.report import plotting
+from profiler.report import verdicts as V
+from profiler.report.document import Bullets, Image, Paragraph, Section, Table
+from profiler.report.formats import fmt_bytes, fmt_exp, fmt_n, fmt_pct, fmt_x
+from profiler.report.inputs import ReportInputs
+from profiler.train.summary import claims, results_table
 
 TITLE = "The answer: LSTM or Transformer, and from which n"
-FIGURE = "figures/headline.png"
+FIGURE = "headline"  # fig_dir/headline.png
 MAX_FINDINGS = 5
 LABELS = {"lstm": "LSTM", "gru": "GRU", "transformer": "Transformer", "mingru": "minGRU",
           "minlstm": "minLSTM"}
@@ -55,6 +41,18 @@ LABELS = {"lstm": "LSTM", "gru": "GRU", "transformer": "Transformer", "mingru": 
 # family, a user's model) lighter, for context.
 MAIN = (V.RECURRENT_FAMILY, V.ATTENTION_FAMILY)
 MS = 1e3  # latency is drawn in ms
+
+
+def status_line(counts: dict, n_missing: int) -> str:
+    """'112 points: 107 ok, 2 oom, 1 timeout, 1 skipped, 1 never recorded.'"""
+    total = sum(counts.values())
+    parts = [f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: kv[0] != "ok")]
+    if n_missing:
+        parts.append(f"{n_missing} never recorded")
+    text = f"{total + n_missing} points: " + ", ".join(parts) + "."
+    if n_missing or set(counts) - {"ok"}:
+        text += " This run is partial: see 'What is missing'; fits use the ok points only."
+    return text
 
 
 def label(family: str) -> str:
@@ -126,8 +124,8 @@ def draw_headline(records: pd.DataFrame, ref: dict, fig_dir: Path) -> Image | No
     families = [f for f in MAIN if f in set(ran["family"])] + sorted(
         set(ran["family"]) - set(MAIN))
     colors = dict(zip(families, sns.color_palette("colorblind", len(families)), strict=True))
-    sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(1, len(shown), figsize=(5.2 * len(shown), 4.2), squeeze=False)
+    plotting.set_theme()
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.8 * len(shown), 3.7), squeeze=False)
     for ax, phase in zip(axes[0], shown, strict=True):
         ks = _curve_exponents(records, ref, phase)
         for fam in families:
@@ -148,32 +146,23 @@ def draw_headline(records: pd.DataFrame, ref: dict, fig_dir: Path) -> Image | No
         text = crossover_text(row, ran)
         if row is not None and row["crossings"]:
             ax.axvline(row["n_cross"], color="0.3", linestyle="--", linewidth=1.2)
-        ax.text(0.02, 0.97, text, transform=ax.transAxes, va="top", ha="left", fontsize=10,
-                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.7"})
-        ns = sorted(ran[ran["phase"] == phase]["seq_len"].unique())
-        ax.set_xscale("log", base=2)
-        ax.xaxis.set_major_locator(FixedLocator([int(n) for n in ns]))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_major_formatter(ScalarFormatter())
+        plotting.log2_x(ax, ran[ran["phase"] == phase]["seq_len"])
         ax.set_yscale("log")
-        ax.set_title(phase.replace("_", " "))
+        ax.set_title(f"{phase.replace('_', ' ')}\n{text}", fontsize=10.5)
         ax.set_xlabel("sequence length n (tokens)")
         ax.set_ylabel("latency per call (ms)")
-        ax.legend(loc="lower right", fontsize=9, title="k: slope over the upper n",
+        ax.legend(loc="upper left", fontsize=9, title="k: slope over the upper n",
                   title_fontsize=8)
     fig.suptitle(f"Latency vs sequence length · {ref['device']}, {ref['dtype']}, batch "
                  f"{ref['batch_size']}, {ref['threads']} thread"
-                 f"{'' if ref['threads'] == 1 else 's'}", y=1.0)
+                 f"{'' if ref['threads'] == 1 else 's'}", y=1.0, fontsize=12)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    write_bytes(fig_dir / Path(FIGURE).name, buffer.getvalue())
-    return Image(FIGURE, "LSTM vs Transformer: latency against sequence length",
+    return plotting.image(fig, fig_dir, FIGURE,
+                 "LSTM vs Transformer: latency against sequence length",
                  "Median latency per call at the configuration every comparison on this "
                  "screen uses, log-log; k is the fitted exponent over the upper half of n "
                  "(latency ∝ nᵏ: 1 linear, 2 quadratic). Hollow markers: contended points, "
-                 "left out of every fit.")
+                 "left out of every fit.")[0]
 
 
 def _model(ran: pd.DataFrame, family: str) -> str:
@@ -296,10 +285,20 @@ def key_findings(records: pd.DataFrame, ref: dict) -> list[str]:
     return [s for s in found if s][:MAX_FINDINGS]
 
 
-def section(records: pd.DataFrame, fig_dir: Path, status: str,
-            train_claims: list[dict] | None = None) -> Section:
+def train_claims(inputs: ReportInputs) -> list[dict] | None:
+    """The training experiment's claim rows, when the report was given its folder."""
+    run = inputs.train
+    return None if run is None else claims(results_table(run.train), run.gradient, run.recall)
+
+
+def section(inputs: ReportInputs, fig_dir: Path) -> Section:
     """The first screen: status line, headline figure, verdict table, key findings."""
-    blocks: list = [Paragraph(status)]
+    records = inputs.records
+    counts = status_counts(records)
+    blocks: list = [Paragraph(status_line(counts, len(inputs.missing_points)))]
+    if not counts.get("ok"):
+        blocks.append(Paragraph("No point ran successfully, so there is nothing to fit."))
+        return Section(TITLE, blocks)
     ref = V.reference(records)
     if ref is None:
         blocks.append(Paragraph("This run has no clean LSTM and Transformer points on a "
@@ -309,7 +308,7 @@ def section(records: pd.DataFrame, fig_dir: Path, status: str,
     figure = draw_headline(records, ref, fig_dir)
     if figure is not None:
         blocks.append(figure)
-    rows = V.gather(records, train_claims)
+    rows = V.gather(records, train_claims(inputs))
     if rows:
         blocks.append(verdict_table(rows))
     findings = key_findings(records, ref)

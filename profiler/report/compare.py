@@ -1,16 +1,29 @@
 """Render a run-vs-run comparison: rich table (stdout), Markdown, self-contained HTML.
 
-Only formats ``compare.Comparison`` records; computes nothing."""
+Only formats ``compare.Comparison`` records; computes nothing. Markdown and HTML are
+one Document (report/document.py) written by the same writers as every report."""
 
 from __future__ import annotations
 
-import html as _html
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Table as RichTable
 
 from profiler.analyze.compare import Comparison, summary
+from profiler.report import html as html_writer
+from profiler.report import markdown as markdown_writer
+from profiler.report.document import (
+    Alert,
+    Bullets,
+    Document,
+    Paragraph,
+    Section,
+    Strong,
+    Table,
+)
+from profiler.report.formats import fmt_time
 
 COLORS = {"regressed": "bold red", "improved": "green", "unchanged": "", "inconclusive": "yellow",
           "not-comparable": "yellow", "only-in-base": "cyan", "only-in-new": "cyan"}
@@ -33,20 +46,10 @@ class Context:
                 "inconclusive: new/base beyond those but the ranges overlap, or contended")
 
 
-def fmt_seconds(s: float | None) -> str:
-    """0.00123 -> '1.23 ms'."""
-    if s is None:
-        return "-"
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
-        if abs(s) >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s / 1e-9:.3g} ns"
-
-
 def _cells(c: Comparison) -> list[str]:
     ratio = "-" if c.ratio is None else f"{c.ratio:.3f}"
     interval = "-" if c.lo is None else f"[{c.lo:.3f}, {c.hi:.3f}]"
-    return [c.label, fmt_seconds(c.base_median), fmt_seconds(c.new_median), ratio, interval,
+    return [c.label, fmt_time(c.base_median), fmt_time(c.new_median), ratio, interval,
             f"{c.base_instances}/{c.new_instances}", c.verdict, c.note]
 
 
@@ -55,6 +58,13 @@ HEADERS = ["point", "base median", "new median", "new/base", "instance range",
 VERDICT_COLUMN = HEADERS.index("verdict")
 NUMERIC = {1, 2, 3, 4, 5}  # right-aligned columns
 
+# Row colours of the HTML table, by verdict (td: above the striping of even rows).
+STYLE = """
+tr.regressed td { background: #f8d7da; font-weight: bold; } tr.improved td { background: #d4edda; }
+tr.inconclusive td, tr.not-comparable td { background: #fff3cd; }
+tr.only-in-base td, tr.only-in-new td { background: #e2f0fb; }
+"""
+
 
 def print_table(comps: list[Comparison], ctx: Context, console: Console | None = None) -> None:
     """The comparison as a rich table on stdout, with the rule and a summary line."""
@@ -62,7 +72,7 @@ def print_table(comps: list[Comparison], ctx: Context, console: Console | None =
         console = Console()
         if not console.is_terminal:
             console.width = 160  # CI logs: 80 columns would wrap every row
-    table = Table(title=f"{ctx.new} vs {ctx.base}", caption=ctx.rule())
+    table = RichTable(title=f"{ctx.new} vs {ctx.base}", caption=ctx.rule())
     for j, h in enumerate(HEADERS):
         table.add_column(h, justify="right" if j in NUMERIC else "left")
     for c in comps:
@@ -73,49 +83,30 @@ def print_table(comps: list[Comparison], ctx: Context, console: Console | None =
     console.print(summary(comps), markup=False)
 
 
-def markdown(comps: list[Comparison], ctx: Context) -> str:
-    """compare.md: warnings first, then the rule, the summary and one table row per point."""
-    lines = ["# Run comparison", "", f"- base: `{ctx.base}`", f"- new: `{ctx.new}`",
-             f"- rule: {ctx.rule()}", f"- summary: **{summary(comps)}**", ""]
-    for w in ctx.warnings:
-        lines.append(f"> **WARNING: runs differ:** {w}")
-    for i in ctx.info:
-        lines.append(f"> note: runs differ: {i}")
-    if ctx.warnings or ctx.info:
-        lines.append("")
-    lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+def document(comps: list[Comparison], ctx: Context) -> Document:
+    """Warnings first, then the rule, the summary and one table row per point (a
+    regression's verdict in bold, every row coloured by its verdict in HTML)."""
+    rows = []
     for c in comps:
-        cells = [x.replace("|", "\\|") for x in _cells(c)]
+        cells: list = _cells(c)
         if c.verdict == "regressed":
-            cells[VERDICT_COLUMN] = f"**{cells[VERDICT_COLUMN]}**"
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+            cells[VERDICT_COLUMN] = Strong(cells[VERDICT_COLUMN])
+        rows.append(cells)
+    runs = ([Alert("WARNING: runs differ:", w) for w in ctx.warnings]
+            + [Paragraph(f"note: runs differ: {i}") for i in ctx.info]
+            + [Bullets([f"base: {ctx.base}", f"new: {ctx.new}", f"rule: {ctx.rule()}",
+                        f"summary: {summary(comps)}"])])
+    points = Table(HEADERS, rows, numeric=frozenset(NUMERIC),
+                   row_classes=[c.verdict for c in comps])
+    return Document("Run comparison", f"{ctx.new} vs {ctx.base}",
+                    [Section("Runs", runs), Section("Points", [points])], style=STYLE)
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25em .6em}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-.warning{background:#fff3cd;border:2px solid #d39e00;padding:.5em 1em;margin:.5em 0}
-tr.regressed{background:#f8d7da;font-weight:bold}tr.improved{background:#d4edda}
-tr.inconclusive,tr.not-comparable{background:#fff3cd}
-tr.only-in-base,tr.only-in-new{background:#e2f0fb}"""
+def markdown(comps: list[Comparison], ctx: Context) -> str:
+    """compare.md (no figures: links need no folder)."""
+    return markdown_writer.render(document(comps, ctx), Path("."))
 
 
 def html(comps: list[Comparison], ctx: Context) -> str:
     """compare.html: one self-contained page (inline CSS, no scripts, no links)."""
-    e = _html.escape
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Run comparison</title>",
-             f"<style>{_CSS}</style></head><body><h1>Run comparison</h1>",
-             f"<p>base: <code>{e(ctx.base)}</code><br>new: <code>{e(ctx.new)}</code><br>"
-             f"rule: {e(ctx.rule())}<br>summary: <b>{e(summary(comps))}</b></p>"]
-    for w in ctx.warnings:
-        parts.append(f"<div class='warning'><b>WARNING: runs differ:</b> {e(w)}</div>")
-    for i in ctx.info:
-        parts.append(f"<p>note: runs differ: {e(i)}</p>")
-    parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADERS) + "</tr>")
-    for c in comps:
-        tds = "".join(f"<td class='num'>{e(x)}</td>" if j in NUMERIC else f"<td>{e(x)}</td>"
-                      for j, x in enumerate(_cells(c)))
-        parts.append(f"<tr class='{c.verdict}'>{tds}</tr>")
-    parts.append("</table></body></html>")
-    return "\n".join(parts) + "\n"
+    return html_writer.render(document(comps, ctx))

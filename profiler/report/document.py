@@ -1,13 +1,25 @@
-"""The report as plain data: sections of blocks that the HTML and Markdown writers render.
+"""A document as plain data: sections of blocks, rendered by html.py and markdown.py.
 
-Building the content once and writing it twice keeps the two formats saying
-the same thing. Numbers are formatted here, with their units.
+Every report (the sweep's, the training experiment's, a run comparison) is built
+once as a Document and written twice, so the two formats say the same thing.
+Blocks hold text that is already formatted (report/formats.py); the writers only
+lay it out and escape it.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Strong:
+    """A table cell in bold (a verdict that must not be missed)."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass
@@ -21,26 +33,36 @@ class Bullets:
 
 
 @dataclass
+class Alert:
+    """A boxed line the reader must not miss: a bold label, then the text."""
+
+    label: str  # e.g. "WARNING: runs differ:"
+    text: str
+
+
+@dataclass
 class Table:
-    """A table of already formatted cells (strings)."""
+    """A table of already formatted cells (strings, or Strong)."""
 
     columns: list[str]
-    rows: list[list[str]]
+    rows: list[list]
     caption: str = ""
     collapsed: bool = False  # HTML: inside <details>; Markdown: too (GitHub renders it)
+    numeric: frozenset[int] = frozenset()  # columns aligned right (numbers)
+    row_classes: list[str] = field(default_factory=list)  # HTML: a class per row ("" none)
 
 
 @dataclass
 class Image:
-    path: str  # relative to RUN_DIR, e.g. "figures/latency_vs_seq_len.png"
+    path: Path  # the PNG on disk: Markdown links it (relative), HTML embeds it
     title: str
-    caption: str
+    caption: str = ""
 
 
 @dataclass
 class Links:
-    """Links to files of the run directory, one per line: (text, path relative to RUN_DIR,
-    note after the link). The HTML links them in place; they are not embedded."""
+    """Links to files beside the document, one per line: (text, path relative to the
+    document's folder, note after the link). Linked in place, never embedded."""
 
     items: list[tuple[str, str, str]]
 
@@ -49,6 +71,7 @@ class Links:
 class Code:
     text: str
     summary: str  # shown on the collapsed <details>
+    language: str = "toml"  # Markdown's fence
 
 
 @dataclass
@@ -62,74 +85,9 @@ class Document:
     title: str
     subtitle: str
     sections: list[Section]
+    style: str = ""  # more CSS for the HTML (e.g. colours of row classes)
 
 
-def missing(value) -> bool:
-    """None or NaN: a value the run does not have."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def fmt_time(seconds) -> str:
-    """Seconds with a readable unit: 812 µs, 3.41 ms, 1.27 s."""
-    if missing(seconds):
-        return "–"
-    s = float(seconds)
-    if s < 1e-3:
-        return f"{s * 1e6:.3g} µs"
-    if s < 1:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s:.3g} s"
-
-
-def fmt_bytes(n) -> str:
-    """Bytes in KiB/MiB/GiB (binary units, as allocators count)."""
-    if missing(n):
-        return "–"
-    n = float(n)
-    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n:.0f} B"
-
-
-def fmt_rate(tokens_per_s) -> str:
-    """Tokens per second: 4.3k, 1.2M."""
-    if missing(tokens_per_s):
-        return "–"
-    v = float(tokens_per_s)
-    for unit, size in (("M", 1e6), ("k", 1e3)):
-        if v >= size:
-            return f"{v / size:.3g}{unit}"
-    return f"{v:.3g}"
-
-
-def fmt_exp(k, low=None, high=None) -> str:
-    """An exponent with its 95% interval: 1.02 (95% 0.99–1.05)."""
-    if missing(k):
-        return "–"
-
-    def two(v) -> str:  # no "-0.00" for a flat curve's slope of -1e-4
-        return f"{round(float(v), 2) + 0.0:.2f}"
-
-    if missing(low) or missing(high):
-        return two(k)
-    return f"{two(k)} (95% {two(low)}–{two(high)})"
-
-
-def fmt_n(n) -> str:
-    """A sequence length (or any count) as an integer, or '–'."""
-    if missing(n):
-        return "–"
-    if isinstance(n, float) and math.isinf(n):
-        return "∞"
-    return f"{int(round(float(n)))}"
-
-
-def fmt_x(ratio) -> str:
-    """A ratio as 1.85×."""
-    return "–" if missing(ratio) else f"{float(ratio):.2f}×"
-
-
-def fmt_pct(share) -> str:
-    """A fraction as a percentage."""
-    return "–" if missing(share) else f"{100 * float(share):.0f}%"
+def images(doc: Document) -> list[Path]:
+    """The image files a document shows, in reading order."""
+    return [b.path for s in doc.sections for b in s.blocks if isinstance(b, Image)]

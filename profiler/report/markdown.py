@@ -1,21 +1,34 @@
-"""Write a Document as Markdown for a code-hosting site: figures as relative links
-to figures/, long tables folded in <details> (GitHub renders both)."""
+"""A Document as Markdown for a code-hosting site: figures as relative links,
+long tables folded in <details> (GitHub renders both)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from profiler.report.document import Bullets, Code, Document, Image, Links, Paragraph, Table
+from profiler.report.document import (
+    Alert,
+    Bullets,
+    Code,
+    Document,
+    Image,
+    Links,
+    Paragraph,
+    Strong,
+    Table,
+)
 
 
-def cell(text: str) -> str:
-    """A table cell: pipes escaped, on one line."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+def cell(text) -> str:
+    """A table cell: pipes escaped, on one line; a Strong cell in bold."""
+    out = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return f"**{out}**" if isinstance(text, Strong) else out
 
 
 def _table(t: Table) -> str:
     lines = ["| " + " | ".join(cell(c) for c in t.columns) + " |",
-             "|" + "|".join("---" for _ in t.columns) + "|"]
+             "|" + "|".join("---:" if j in t.numeric else "---"
+                            for j in range(len(t.columns))) + "|"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in t.rows]
     table = "\n".join(lines)
     if t.collapsed:
@@ -23,28 +36,30 @@ def _table(t: Table) -> str:
     return (f"{t.caption}\n\n" if t.caption else "") + table
 
 
-def _block(block) -> str:
+def _block(block, folder: Path) -> str:
     if isinstance(block, Paragraph):
         return block.text
     if isinstance(block, Bullets):
         return "\n".join(f"- {i}" for i in block.items)
+    if isinstance(block, Alert):
+        return f"> **{block.label}** {block.text}"
     if isinstance(block, Table):
         return _table(block)
     if isinstance(block, Image):
-        return f"![{block.title}]({block.path})\n\n*{block.title}.* {block.caption}"
+        link = Path(os.path.relpath(block.path, folder)).as_posix()
+        return f"![{block.title}]({link})\n\n*{block.title}.* {block.caption}".rstrip()
     if isinstance(block, Links):
         return "\n".join(f"- [{text}]({href}) {note}".rstrip() for text, href, note in block.items)
     if isinstance(block, Code):
-        return (f"<details><summary>{block.summary}</summary>\n\n```toml\n"
+        return (f"<details><summary>{block.summary}</summary>\n\n```{block.language}\n"
                 f"{block.text.rstrip()}\n```\n\n</details>")
     raise TypeError(f"unknown block {type(block).__name__}")
 
 
-def write_markdown(doc: Document, path: Path) -> Path:
-    """Render ``doc`` to ``path`` (figure links stay relative to the file's folder)."""
-    parts = [f"# {doc.title}", f"_{doc.subtitle}_"]
+def render(doc: Document, folder: Path) -> str:
+    """The Markdown text of ``doc`` for a file in ``folder`` (image links are relative to it)."""
+    parts = [f"# {doc.title}"] + ([f"_{doc.subtitle}_"] if doc.subtitle else [])
     for s in doc.sections:
         parts.append(f"## {s.title}")
-        parts += [_block(b) for b in s.blocks]
-    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
-    return path
+        parts += [_block(b, folder) for b in s.blocks]
+    return "\n\n".join(parts) + "\n"

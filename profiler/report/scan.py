@@ -3,28 +3,22 @@
 Linear and sequential (the LSTM: n dependent steps), quadratic and parallel (the
 Transformer: all n² pairs at once), linear and parallel (minGRU / minLSTM: gates from x_t
 only, so the recurrence is an associative scan). The claim tested, from Feng et al. (2024):
-the scan trains much faster than the recurrence at long n. Reads the ``scan`` table of
-``build.analyse`` (analysis.scan_comparison): every curve at its best thread count at the
-largest n the scan and the recurrence share.
+the scan trains much faster than the recurrence at long n. Reads ReportInputs.scan
+(analyze.tables.scan_comparison): every curve at its best thread count at the largest n
+the scan and the recurrence share.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from profiler.analyze.tables import SCAN
-from profiler.report.document import (
-    Bullets,
-    Paragraph,
-    Section,
-    Table,
-    fmt_exp,
-    fmt_n,
-    fmt_time,
-    fmt_x,
-    missing,
-)
-from profiler.report.findings import _curves, _threads, where
+from profiler.report.document import Bullets, Paragraph, Section, Table
+from profiler.report.formats import fmt_exp, fmt_n, fmt_threads, fmt_time, fmt_x, missing
+from profiler.report.frames import by_curve, where
+from profiler.report.inputs import ComparisonRow, ReportInputs
 
 # The phase the headline quotes: the training step is where the scan is meant to win.
 HEADLINE_PHASE = "train_step"
@@ -46,7 +40,7 @@ def _versus(r) -> str:
 def _latency_part(r) -> str:
     """'mingru 120 ms (2 threads, 2.10× faster than lstm)'."""
     versus = _versus(r)
-    return (f"{r['curve']} {fmt_time(r['latency_s'])} ({_threads(r['threads'])}"
+    return (f"{r['curve']} {fmt_time(r['latency_s'])} ({fmt_threads(r['threads'])}"
             + (f", {versus})" if versus else ")"))
 
 
@@ -68,7 +62,7 @@ def scan_sentences(scan: pd.DataFrame, phase: str | None = None) -> list[str]:
     out = []
     for (device, dtype, ph, batch), g in data.groupby(["device", "dtype", "phase",
                                                         "batch_size"], sort=True):
-        g = _curves(g)
+        g = by_curve(g)
         n = int(g["n_star"].iloc[0])
         parts = [_latency_part(r) for _, r in g.iterrows()]
         exps = "; ".join(f"{r['curve']} {_exponent(r)}" for _, r in g.iterrows())
@@ -78,9 +72,9 @@ def scan_sentences(scan: pd.DataFrame, phase: str | None = None) -> list[str]:
     return out
 
 
-def headline_sentences(t: dict) -> list[str]:
-    """For the summary: the training step if the run has one, else every phase."""
-    scan = t.get("scan", pd.DataFrame())
+def headline_sentences(scan: pd.DataFrame) -> list[str]:
+    """The section's lead: the scan families and the recurrence (not the Transformer) in
+    the training step if the run has one, else in every phase."""
     if scan.empty:
         return []
     phase = HEADLINE_PHASE if (scan["phase"] == HEADLINE_PHASE).any() else None
@@ -88,8 +82,8 @@ def headline_sentences(t: dict) -> list[str]:
     return ["Scan vs recurrence: " + s for s in scan_sentences(scan, phase)]
 
 
-def scan_section(t: dict) -> Section:
-    scan = t.get("scan", pd.DataFrame())
+def section(inputs: ReportInputs, fig_dir: Path) -> Section:
+    scan = inputs.scan
     title = "Recurrent and parallel: the scan"
     if scan.empty:
         return Section(title, [Paragraph(
@@ -97,7 +91,7 @@ def scan_section(t: dict) -> Section:
             "at a common n. Add \"mingru\" to the sweep's [grid].model (as the default "
             "preset does) to compare a parallel scan over time with the sequential "
             "recurrence.")])
-    blocks = [Paragraph(
+    blocks = [Bullets(headline_sentences(scan)), Paragraph(
         "Three ways over time. The LSTM is linear and sequential: step t waits for step "
         "t−1. The Transformer is quadratic and parallel: all n² query-key pairs at once. "
         "minGRU (Feng et al., 2024, \"Were RNNs All We Needed?\") is linear and parallel: "
@@ -116,7 +110,7 @@ def scan_section(t: dict) -> Section:
              else f"– (not run at n = {r['n_star']})",
              fmt_exp(r["k"], r["k_low"], r["k_high"]),
              fmt_exp(r["k_upper"], r["k_upper_low"], r["k_upper_high"])]
-            for _, r in _curves(scan).sort_values(["device", "phase", "batch_size"],
+            for _, r in by_curve(scan).sort_values(["device", "phase", "batch_size"],
                                                   kind="stable").iterrows()]
     blocks.append(Table(["device", "phase", "batch", "n", "model", "family", "best threads",
                          "latency", "speed vs the recurrence (×, > 1 faster)",
@@ -127,10 +121,11 @@ def scan_section(t: dict) -> Section:
     return Section(title, blocks)
 
 
-def comparison_rows(t: dict, ref: dict) -> list[tuple[str, pd.DataFrame, object]]:
+def comparison_rows(inputs: ReportInputs) -> list[ComparisonRow]:
     """A row for the LSTM-vs-Transformer table: the training step (else the reference
     phase) at the shared n and the reference batch, each curve at its best threads."""
-    scan = where(t.get("scan", pd.DataFrame()), device=ref["device"], dtype=ref["dtype"])
+    ref = inputs.reference
+    scan = where(inputs.scan, device=ref["device"], dtype=ref["dtype"])
     if scan.empty:
         return []
     phase = HEADLINE_PHASE if (scan["phase"] == HEADLINE_PHASE).any() else ref["phase"]
@@ -141,7 +136,8 @@ def comparison_rows(t: dict, ref: dict) -> list[tuple[str, pd.DataFrame, object]
     if scan.empty:
         return []
     n, rec = int(scan["n_star"].iloc[0]), scan["recurrent_curve"].iloc[0]
-    return [(f"{phase} at n={n}, batch {batch}, best thread count: latency, speed vs {rec}",
-             scan, lambda r: f"{fmt_time(r['latency_s'])} ({_threads(r['threads'])}), "
-                             f"{fmt_x(r['vs_recurrent'])}" if r["seq_len"] == n else
-                             f"not run at n={n} (largest: {r['seq_len']})")]
+    return [ComparisonRow(
+        f"{phase} at n={n}, batch {batch}, best thread count: latency, speed vs {rec}", scan,
+        lambda r: f"{fmt_time(r['latency_s'])} ({fmt_threads(r['threads'])}), "
+                  f"{fmt_x(r['vs_recurrent'])}" if r["seq_len"] == n else
+                  f"not run at n={n} (largest: {r['seq_len']})")]

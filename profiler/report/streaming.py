@@ -2,30 +2,30 @@
 
 The textbook claim it tests: an LSTM streams at a constant cost per token with a
 fixed-size (h, c) state, while a causal Transformer with a KV cache pays per token
-in proportion to the context and its cache grows with n. Reads the ``decode``
-table of ``build.analyse`` (analysis.decode_scaling) and the decode figure.
+in proportion to the context and its cache grows with n. Reads ReportInputs.decode
+(analyze.tables.decode_scaling) and draws the decode figure.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from profiler.report.document import (
-    Bullets,
-    Image,
-    Paragraph,
-    Section,
-    Table,
+from profiler.analyze.tables import ok
+from profiler.report import plotting
+from profiler.report.document import Bullets, Paragraph, Section, Table
+from profiler.report.formats import (
     fmt_bytes,
     fmt_exp,
     fmt_n,
     fmt_rate,
+    fmt_threads,
     fmt_time,
     missing,
 )
-from profiler.report.findings import _curves, where
-
-FIGURE = "decode_vs_context"
+from profiler.report.frames import by_curve, where
+from profiler.report.inputs import ComparisonRow, ReportInputs
 
 
 def _k(r, prefix: str) -> str:
@@ -64,20 +64,35 @@ def decode_sentences(dec: pd.DataFrame) -> list[str]:
     for (device, batch, threads, dtype), g in dec.groupby(
             ["device", "batch_size", "threads", "dtype"], sort=True):
         parts = []
-        for _, r in _curves(g).iterrows():
+        for _, r in by_curve(g).iterrows():
             parts.append(
                 f"{r['curve']} takes {fmt_time(r['latency_min_n_s'])} per token at "
                 f"n={r['n_min']} and {fmt_time(r['latency_max_n_s'])} at n={r['n_max']} "
                 f"(per-token latency ∝ n^k, k = {_k_short(r)}) and carries {state_text(r)} "
                 f"(∝ n^{fmt_exp(r['state_k'])})")
-        thr = f"{threads} thread" + ("" if threads == 1 else "s")
-        out.append(f"Decoding at batch {batch} on {device} ({thr}, {dtype}): "
+        out.append(f"Decoding at batch {batch} on {device} ({fmt_threads(threads)}, {dtype}): "
                    + "; ".join(parts) + ".")
     return out
 
 
-def streaming_section(t: dict, figs: dict) -> Section:
-    dec = t["decode"]
+def plot_decode(records: pd.DataFrame):
+    """Per-token decode latency and carried state vs context length; None without decode."""
+    data = ok(records)
+    data = data[data["phase"] == "decode"]
+    if data.empty or "state_bytes" not in data:
+        return None
+    data = plotting.labelled(plotting.max_threads(data))
+    data["latency_ms"] = data["latency_s"] * plotting.MS
+    data["state_kib"] = pd.to_numeric(data["state_bytes"], errors="coerce") / 1024
+    return plotting.metric_panels(
+        data, "model", [("latency_ms", "latency per generated token (ms)"),
+                        ("state_kib", "state carried (KiB)")],
+        "Streaming decode: cost per token vs context length n (log-log; dotted: slopes 1 "
+        "and 2)", "context length n (tokens)")
+
+
+def section(inputs: ReportInputs, fig_dir: Path) -> Section:
+    dec = inputs.decode
     if dec.empty:
         return Section("Streaming", [Paragraph(
             "Streaming decode not available: this run has no ok record of the decode "
@@ -88,15 +103,16 @@ def streaming_section(t: dict, figs: dict) -> Section:
         "generated per call; latency is seconds per generated token, throughput "
         "B / latency. The LSTM carries its (h, c) state, a causal Transformer its KV cache "
         "(keys and values of every past position, in every layer).")]
-    if FIGURE in figs:
-        f = figs[FIGURE]
-        blocks.append(Image(f.path, f.title, f.caption))
+    blocks += plotting.image(
+        plot_decode(inputs.records), fig_dir, "decode_vs_context", "Streaming decode",
+        "Per generated token at context length n: latency, and the state carried between "
+        "tokens (LSTM: its (h, c); Transformer: its KV cache).")
     blocks.append(Bullets(decode_sentences(dec)))
     rows = [[r["curve"], r["device"], fmt_n(r["batch_size"]), fmt_n(r["threads"]),
              f"{r['n_min']}–{r['n_max']}", fmt_time(r["latency_min_n_s"]),
              fmt_time(r["latency_max_n_s"]), _k(r, "latency"), state_text(r),
              fmt_exp(r["state_k"]), fmt_rate(r["tokens_per_s_max_n"])]
-            for _, r in _curves(dec).iterrows()]
+            for _, r in by_curve(dec).iterrows()]
     blocks.append(Table(["model", "device", "batch", "threads", "context n",
                          "per token, smallest n", "per token, largest n",
                          "latency k (95%)", "state", "state k", "tokens/s at largest n"],
@@ -105,20 +121,21 @@ def streaming_section(t: dict, figs: dict) -> Section:
     return Section("Streaming", blocks)
 
 
-def comparison_rows(t: dict, ref: dict) -> list[tuple[str, pd.DataFrame, object]]:
+def comparison_rows(inputs: ReportInputs) -> list[ComparisonRow]:
     """Rows for the LSTM-vs-Transformer table, at the reference device/threads/dtype and
     the reference batch (else the largest decode batch)."""
-    dec = where(t["decode"], device=ref["device"], threads=ref["threads"], dtype=ref["dtype"])
+    ref = inputs.reference
+    dec = where(inputs.decode, device=ref["device"], threads=ref["threads"], dtype=ref["dtype"])
     if dec.empty:
         return []
     batch = ref["batch_size"] if (dec["batch_size"] == ref["batch_size"]).any() \
         else dec["batch_size"].max()
     dec = dec[dec["batch_size"] == batch]
     return [
-        (f"Per-token decode cost vs context n (batch {batch})", dec,
-         lambda r: f"{fmt_time(r['latency_min_n_s'])} at n={r['n_min']} → "
-                   f"{fmt_time(r['latency_max_n_s'])} at n={r['n_max']} "
-                   f"(k = {_k_short(r)})"),
-        (f"State memory growth in decode (batch {batch})", dec,
-         lambda r: f"{state_text(r)} (k = {fmt_exp(r['state_k'])})"),
+        ComparisonRow(f"Per-token decode cost vs context n (batch {batch})", dec,
+                      lambda r: f"{fmt_time(r['latency_min_n_s'])} at n={r['n_min']} → "
+                                f"{fmt_time(r['latency_max_n_s'])} at n={r['n_max']} "
+                                f"(k = {_k_short(r)})"),
+        ComparisonRow(f"State memory growth in decode (batch {batch})", dec,
+                      lambda r: f"{state_text(r)} (k = {fmt_exp(r['state_k'])})"),
     ]

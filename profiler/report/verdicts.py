@@ -23,7 +23,7 @@ import pandas as pd
 
 from profiler.analyze.fit import fit_power_law, upper_range
 from profiler.analyze.tables import decode_scaling, decompositions, exponents, ok
-from profiler.report.document import fmt_exp, fmt_n, fmt_pct, fmt_x
+from profiler.report.formats import fmt_exp, fmt_n, fmt_pct, fmt_x
 
 HOLDS = "holds here"
 FAILS = "does not hold here"

@@ -1,4 +1,5 @@
-"""The PNG figures of the train report; the only module here that plots.
+"""The PNG figures of the train report; the only module of train/ that plots (with the
+report's theme and PNG writer, report/plotting.py).
 
 training.png: training loss, training time, test predictions vs truth, error over x.
 claims.png:   gradient norm by distance (sine and recall models), recall accuracy vs k.
@@ -14,8 +15,8 @@ matplotlib.use("Agg")  # files only; never open a window
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
 
+from profiler.report import plotting  # noqa: E402
 from profiler.train.models import BATCH_BUG, FAMILIES  # noqa: E402
 from profiler.train.rundir import TrainRun  # noqa: E402
 from profiler.train.summary import mean_curve, recall_by_k, results_table  # noqa: E402
@@ -34,16 +35,14 @@ def _families(run: TrainRun) -> list[str]:
 
 def training_figure(run: TrainRun, path: Path) -> Path:
     """The four-panel figure of the classic experiment."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    plotting.set_theme()
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     _loss_panel(axes[0, 0], run)
     _time_panel(axes[0, 1], run)
     _prediction_panel(axes[1, 0], run)
     _error_panel(axes[1, 1], run)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return plotting.write_png(fig, path, dpi=DPI, tight=False)
 
 
 def _loss_panel(ax, run: TrainRun) -> None:
@@ -135,15 +134,13 @@ def _error_panel(ax, run: TrainRun) -> None:
 
 def claims_figure(run: TrainRun, path: Path) -> Path:
     """Gradient norm vs distance (sine models, recall models) and recall accuracy vs k."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    plotting.set_theme()
     fig, axes = plt.subplots(1, 3, figsize=(17, 5))
     for ax, task in zip(axes[:2], ("sine", "recall"), strict=True):
         _gradient_panel(ax, run, task)
     _recall_panel(axes[2], run)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return plotting.write_png(fig, path, dpi=DPI, tight=False)
 
 
 def _gradient_panel(ax, run: TrainRun, task: str) -> None:

@@ -1,0 +1,58 @@
+"""The "Run health" section: how clean the measurements are. Points that could not get
+a core to themselves (contended: kept out of every fit), the precision of the intervals
+from the instances, what the second pass measured again, and noisy points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from profiler.analyze import tables as A
+from profiler.records import NOISY_REL_IQR
+from profiler.report.document import Bullets, Section
+from profiler.report.formats import CURVE_COLUMNS, fmt_n, fmt_pct, fmt_time, frame_table
+from profiler.report.inputs import ReportInputs
+
+
+def health_lines(inputs: ReportInputs, n_contended: int) -> list[str]:
+    """Contention, precision from instances, second pass."""
+    ran = inputs.ok
+    if not len(ran):
+        return []
+    lines = [
+        f"Contended: {n_contended} of {len(ran)} ok points could not collect enough samples "
+        "free of contention; they are drawn hollow and no fit, crossover or finding rests on "
+        "them." if ran["contention"].notna().any() else
+        "Contention: not known (this OS gives no per-thread run-queue wait), so no "
+        "point could be checked for a busy neighbour."]
+    ci = A.intervals(inputs.records)["ci_rel"].dropna()
+    if len(ci):
+        lines.append(f"Precision: {(ci <= 0.05).mean():.0%} of {len(ci)} ok points have a "
+                     "95% interval within ±5% of their latency (interval from the "
+                     "instances, between-instance variance pooled per device and thread "
+                     f"count; median half-width {ci.median():.1%}).")
+    again = ran[ran["attempt"].fillna(1) > 1]
+    if len(again):
+        why = again["remeasure_reason"].value_counts()
+        lines.append(f"Measured again by the second pass: {len(again)} points ("
+                     + ", ".join(f"{v} {k}" for k, v in why.items()) + ").")
+    return lines
+
+
+def section(inputs: ReportInputs, fig_dir: Path) -> Section:
+    contended = A.contended_points(inputs.records)
+    lines = health_lines(inputs, len(contended))
+    c_cols = CURVE_COLUMNS + [("n", lambda r: fmt_n(r["seq_len"])),
+                              ("latency", lambda r: fmt_time(r["latency_s"])),
+                              ("contention", lambda r: fmt_pct(r["contention"])),
+                              ("samples over threshold", lambda r: fmt_n(r["contended_samples"]))]
+    n_cols = CURVE_COLUMNS + [("n", lambda r: fmt_n(r["seq_len"])),
+                              ("latency", lambda r: fmt_time(r["latency_s"])),
+                              ("IQR/median", lambda r: fmt_pct(r["latency_rel_iqr"])),
+                              ("samples", lambda r: fmt_n(r["samples"]))]
+    return Section("Run health: contended, noisy and re-measured points",
+                   ([Bullets(lines)] if lines else []) + [
+        frame_table(contended, c_cols, "Contended points (kept out of every fit):", "none."),
+        frame_table(A.noisy_points(inputs.records), n_cols,
+                    f"Points with IQR/median ≥ {NOISY_REL_IQR:.0%}; they stay in the fits, but "
+                    "read them with care.", "none."),
+    ])
