@@ -36,6 +36,7 @@ from profiler.report import (
 )
 from profiler.report.build import TOPICS
 from profiler.report.document import Document, Image, Section
+from profiler.report.formats import fmt_bytes
 from profiler.report.inputs import load_inputs
 
 RUN = Path(__file__).parent / "data" / "run_small"
@@ -148,6 +149,23 @@ def test_parallelism_states_floor_and_gains(sections, out):
                      r"[\d.]+× for lstm \(efficiency (9\d|100)%\)", text)
     assert "](figures/throughput_vs_batch.png)" in text
     assert "](figures/thread_speedup.png)" in text
+
+
+def test_memory_per_token_at_the_largest_shared_n(sections, out):
+    # by hand from results.jsonl: the train step at batch 8, 2 threads ran to n = 1024
+    # for both families (the Transformer's n = 2048 ran out of memory)
+    rows = _rows(lambda r: r["phase"] == "train_step" and r["batch_size"] == 8
+                 and r["threads"] == 2 and r["seq_len"] == 1024 and r["status"] == "ok")
+    per_token = {r["model"]: r["peak_memory_bytes"] / (8 * 1024) for r in rows}
+    assert set(per_token) == {"lstm", "transformer"}
+    text = md(sections[memory], out)
+    assert (f"- Peak memory per token at n = 1024 (batch 8, train_step): "
+            f"{fmt_bytes(per_token['lstm'])} for lstm, "
+            f"{fmt_bytes(per_token['transformer'])} for transformer.") in text
+    assert "decode): " not in text.split("Peak memory per token", 1)[1]  # one token per call
+    row = next(r for r in memory.comparison_rows(load_inputs(RUN))
+               if r.name == "Peak memory per token at the largest shared n")
+    assert sorted(row.frame["phase"]) == ["inference", "inference"]  # the reference phase
 
 
 def test_memory_states_exponents(sections, out):
