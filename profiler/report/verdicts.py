@@ -256,39 +256,34 @@ def long_range_row(train_claims: list[dict] | None) -> Verdict:
                    *train_claim_rule(row["verdict"]))
 
 
+def _gains(ran: pd.DataFrame, axis: str, lo: int, hi: int, at: dict) -> dict[str, tuple]:
+    """family -> (tokens/s at axis=hi over tokens/s at axis=lo, n) at the largest n both
+    ran; for threads at one batch this is the latency speedup."""
+    out = {}
+    for fam in (ATTENTION_FAMILY, RECURRENT_FAMILY):
+        a, b = _at(ran, fam, **{axis: lo}, **at), _at(ran, fam, **{axis: hi}, **at)
+        n = _largest_shared_n(a, b)
+        out[fam] = (math.nan, n) if n is None else (
+            _value(b, n, "tokens_per_s") / _value(a, n, "tokens_per_s"), n)
+    return out
+
+
 def parallelism_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
     ran = ok(records)
     claim = "The Transformer gains more from parallel hardware (threads, batch) than the LSTM."
     base = dict(device=ref["device"], dtype=ref["dtype"], phase=phase)
     parts, pairs = [], {}
-    threads = sorted(ran[ran["device"] == ref["device"]]["threads"].unique())
-    if len(threads) > 1:  # latency speedup from the fewest to the most threads
-        lo, hi = int(threads[0]), int(threads[-1])
-        at = dict(base, batch_size=ref["batch_size"])
-        speed = {}
-        for fam in (ATTENTION_FAMILY, RECURRENT_FAMILY):
-            a, b = _at(ran, fam, threads=lo, **at), _at(ran, fam, threads=hi, **at)
-            n = _largest_shared_n(a, b)
-            speed[fam] = (math.nan, n) if n is None else (
-                _value(a, n, "latency_s") / _value(b, n, "latency_s"), n)
-        pairs["threads"] = (speed[ATTENTION_FAMILY][0], speed[RECURRENT_FAMILY][0])
-        parts.append(f"threads {lo}→{hi}: Transformer {fmt_x(speed[ATTENTION_FAMILY][0])}, "
-                     f"LSTM {fmt_x(speed[RECURRENT_FAMILY][0])} "
-                     f"(n = {fmt_n(speed[ATTENTION_FAMILY][1])})")
-    batches = sorted(ran[ran["device"] == ref["device"]]["batch_size"].unique())
-    if len(batches) > 1:  # throughput gain from the smallest to the largest batch
-        lo, hi = int(batches[0]), int(batches[-1])
-        at = dict(base, threads=ref["threads"])
-        gain = {}
-        for fam in (ATTENTION_FAMILY, RECURRENT_FAMILY):
-            a, b = _at(ran, fam, batch_size=lo, **at), _at(ran, fam, batch_size=hi, **at)
-            n = _largest_shared_n(a, b)
-            gain[fam] = (math.nan, n) if n is None else (
-                _value(b, n, "tokens_per_s") / _value(a, n, "tokens_per_s"), n)
-        pairs["batch"] = (gain[ATTENTION_FAMILY][0], gain[RECURRENT_FAMILY][0])
-        parts.append(f"tokens/s, batch {lo}→{hi}: Transformer "
-                     f"{fmt_x(gain[ATTENTION_FAMILY][0])}, LSTM {fmt_x(gain[RECURRENT_FAMILY][0])}"
-                     f" (n = {fmt_n(gain[ATTENTION_FAMILY][1])})")
+    for axis, kind, label, fixed in (("threads", "threads", "threads", "batch_size"),
+                                     ("batch_size", "batch", "tokens/s, batch", "threads")):
+        values = sorted(ran[ran["device"] == ref["device"]][axis].unique())
+        if len(values) < 2:
+            continue
+        lo, hi = int(values[0]), int(values[-1])
+        gain = _gains(ran, axis, lo, hi, dict(base, **{fixed: ref[fixed]}))
+        (a, n), (r, _) = gain[ATTENTION_FAMILY], gain[RECURRENT_FAMILY]
+        pairs[kind] = (a, r)
+        parts.append(f"{label} {lo}→{hi}: Transformer {fmt_x(a)}, LSTM {fmt_x(r)} "
+                     f"(n = {fmt_n(n)})")
     if not parts:
         return Verdict("Parallelism (batch and threads)", claim,
                        "needs ≥ 2 thread counts or batch sizes (preset default)", NOT_MEASURED)
