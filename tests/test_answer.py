@@ -69,8 +69,9 @@ def test_health_is_a_finding_only_when_something_is_off():
     assert answer.health_finding(df) is None
     df.loc[0, "status"] = "oom"
     df.loc[1, "contended"] = True
-    assert answer.health_finding(df) == ("1 of 64 points did not run (1 oom); 1 was contended "
-                                         "and left out of every fit (see Run health).")
+    assert answer.health_finding(df) == (
+        "1 of 64 points did not run (1 oom; see What is missing); 1 was contended and left "
+        "out of every fit (see Run health).")
 
 
 @pytest.mark.parametrize("family", ["lstm", "transformer"])

@@ -269,13 +269,12 @@ def health_finding(records: pd.DataFrame) -> str | None:
     if len(failed):
         counts = failed["status"].value_counts()
         parts.append(f"{len(failed)} of {len(records)} points did not run ("
-                     + ", ".join(f"{v} {k}" for k, v in counts.items()) + ")")
+                     + ", ".join(f"{v} {k}" for k, v in counts.items())
+                     + "; see What is missing)")
     if len(contended):
         parts.append(f"{len(contended)} {'was' if len(contended) == 1 else 'were'} contended "
-                     "and left out of every fit")
-    if not parts:
-        return None
-    return "; ".join(parts) + " (see Run health)."
+                     "and left out of every fit (see Run health)")
+    return "; ".join(parts) + "." if parts else None
 
 
 def key_findings(records: pd.DataFrame, ref: dict) -> list[str]:
