@@ -52,7 +52,7 @@ def test_no_crossover_is_said_with_the_ratio():
     df = records_frame(rows)
     ref = answer.V.reference(df)
     assert answer.crossover_text(answer.crossover(df, ref, "inference"), df) == \
-        "no crossover up to n = 256"
+        "no crossover up to n = 256: Transformer faster throughout"
     assert answer.crossover_finding(df, ref) == (
         "For inference the Transformer is faster at every n up to 256 (2.00× at n = 256).")
 

@@ -101,7 +101,8 @@ def crossover_text(row: dict | None, ran: pd.DataFrame) -> str:
     if row["crossings"]:
         return (f"crossover at n ≈ {fmt_n(row['n_cross'])}: "
                 f"{label_of(ran, row['slower_after'])} slower beyond")
-    return f"no crossover up to n = {fmt_n(row['n_max'])}"
+    return (f"no crossover up to n = {fmt_n(row['n_max'])}: "
+            f"{label_of(ran, row['faster_throughout'])} faster throughout")
 
 
 def _curve_exponents(records: pd.DataFrame, ref: dict, phase: str) -> dict[str, float]:
