@@ -21,7 +21,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from profiler.analyze.tables import crossovers, decompositions, exponents, ok, status_counts
 from profiler.records import PHASES
@@ -124,7 +123,8 @@ def draw_headline(records: pd.DataFrame, ref: dict, fig_dir: Path) -> Image | No
                  **_config(ref))
     families = [f for f in MAIN if f in set(ran["family"])] + sorted(
         set(ran["family"]) - set(MAIN))
-    colors = dict(zip(families, sns.color_palette("colorblind", len(families)), strict=True))
+    by_model = plotting.palette(ran["model"])  # the colours of the other latency figures
+    colors = {fam: by_model[_model(ran, fam)] for fam in families}
     plotting.set_theme()
     fig, axes = plt.subplots(1, len(shown), figsize=(4.8 * len(shown), 3.7), squeeze=False)
     for ax, phase in zip(axes[0], shown, strict=True):
