@@ -10,16 +10,10 @@ import pytest
 from profiler.analyze.tables import records_frame
 from profiler.report import answer
 from profiler.report.document import Bullets, Image, Paragraph, Table
-from profiler.report.inputs import ReportInputs, load_inputs
-from tests.test_verdicts import _row, textbook_run
+from profiler.report.inputs import load_inputs
+from tests.test_verdicts import _row, inputs_of, textbook_run
 
 SAVED_RUN = Path(__file__).parent / "data" / "run_small"
-
-
-def inputs_of(records, run_dir: Path) -> ReportInputs:
-    """A run directory of nothing but these records."""
-    return ReportInputs(run_dir=run_dir, records=records, grid={}, spec_text="", spec_note="",
-                        env={}, peaks=[], traces=[])
 
 
 def test_the_first_screen_is_status_figure_table_findings(tmp_path):
@@ -37,11 +31,11 @@ def test_the_crossover_of_a_known_pair_is_found_and_said():
     # reference): equal near n = 102, so the grid's 64 and 128 bracket the crossing
     df = textbook_run()
     ref = answer.V.reference(df)
-    row = answer.crossover(df, ref, "inference")
+    row = answer.crossover(inputs_of(df), ref, "inference")
     assert 64 < row["n_cross"] < 128
     assert answer.crossover_text(row, df).startswith(f"crossover at n ≈ {round(row['n_cross'])}: "
                                                     "LSTM slower beyond")
-    sentence = answer.crossover_finding(df, ref)
+    sentence = answer.crossover_finding(inputs_of(df), ref)
     assert sentence.startswith("For inference the Transformer is faster up to n ≈ "
                                f"{round(row['n_cross'])}, the LSTM beyond")
 
@@ -51,15 +45,16 @@ def test_no_crossover_is_said_with_the_ratio():
     rows += [_row("transformer", n, 1, 1, "inference", 1e-5 * n, 1e3 * n) for n in (64, 128, 256)]
     df = records_frame(rows)
     ref = answer.V.reference(df)
-    assert answer.crossover_text(answer.crossover(df, ref, "inference"), df) == \
+    assert answer.crossover_text(answer.crossover(inputs_of(df), ref, "inference"), df) == \
         "no crossover up to n = 256: Transformer faster throughout"
-    assert answer.crossover_finding(df, ref) == (
+    assert answer.crossover_finding(inputs_of(df), ref) == (
         "For inference the Transformer is faster at every n up to 256 (2.00× at n = 256).")
 
 
 def test_the_n2_finding_quotes_the_fitted_share():
     # c·n² = 1.68e-2 of 1.82e-2 s at n = 4096, batch 8, 2 threads: 92%
-    assert answer.quadratic_finding(textbook_run(), answer.V.reference(textbook_run())) == (
+    assert answer.quadratic_finding(inputs_of(textbook_run()),
+                                    answer.V.reference(textbook_run())) == (
         "At n = 4096 attention's n² term is 92% of the Transformer's inference time "
         "(fitted a + b·n + c·n²).")
 

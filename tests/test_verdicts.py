@@ -10,11 +10,19 @@ import pytest
 
 from profiler.analyze.tables import records_frame
 from profiler.report import verdicts as V
+from profiler.report.inputs import ReportInputs
 from profiler.run.store import load_results
 
 SAVED_RUN = Path(__file__).parent / "data" / "run_small"
 
 NS = [32, 64, 128, 256, 512, 1024, 2048, 4096]
+
+
+
+def inputs_of(records, run_dir: Path = SAVED_RUN) -> ReportInputs:
+    """A run of nothing but these records (the tables are fitted from them on demand)."""
+    return ReportInputs(run_dir=run_dir, records=records, grid={}, spec_text="", spec_note="",
+                        env={}, peaks=[], traces=[])
 
 
 # ---- rules ----------------------------------------------------------------------------
@@ -117,7 +125,7 @@ def by_topic(rows):
 
 
 def test_a_textbook_run_holds_where_it_was_built_to():
-    rows = by_topic(V.gather(textbook_run(), None))
+    rows = by_topic(V.gather(inputs_of(textbook_run()), None))
     assert rows["Sequential vs parallel processing"].verdict == V.HOLDS
     assert rows["Parallelism (batch and threads)"].verdict == V.FAILS  # LSTM batch gain 8
     assert "threads 1→2: Transformer 2.00×, LSTM 1.00×" in \
@@ -138,7 +146,7 @@ def test_a_textbook_run_holds_where_it_was_built_to():
 
 
 def test_a_linear_transformer_fails_the_scalability_rows():
-    rows = by_topic(V.gather(textbook_run(transformer_quadratic=False), None))
+    rows = by_topic(V.gather(inputs_of(textbook_run(transformer_quadratic=False)), None))
     assert rows["Scalability in n: time"].verdict == V.FAILS
     assert rows["Scalability in n: memory"].verdict == V.FAILS
 
@@ -146,7 +154,7 @@ def test_a_linear_transformer_fails_the_scalability_rows():
 def test_parallelism_holds_when_the_lstm_gains_less_from_batch():
     # batch 8 costs the LSTM 8/2 = 4x batch 1: a throughput gain of 2x; the Transformer's
     # is 8/2 = 4x, and 2 threads halve only the Transformer
-    rows = by_topic(V.gather(textbook_run(lstm_batch_gain=2.0), None))
+    rows = by_topic(V.gather(inputs_of(textbook_run(lstm_batch_gain=2.0)), None))
     assert rows["Parallelism (batch and threads)"].verdict == V.HOLDS
     assert "batch 1→8: Transformer 4.00×, LSTM 2.00×" in \
         rows["Parallelism (batch and threads)"].measured
@@ -157,7 +165,8 @@ def test_contended_points_are_left_out():
     # plant a contended, absurd LSTM point: the LSTM ∝ n must survive it
     df.loc[(df["family"] == "lstm") & (df["seq_len"] == 4096), ["latency_s", "contended"]] = \
         [10.0, True]
-    assert by_topic(V.gather(df, None))["Sequential vs parallel processing"].verdict == V.HOLDS
+    rows = by_topic(V.gather(inputs_of(df), None))
+    assert rows["Sequential vs parallel processing"].verdict == V.HOLDS
 
 
 def test_streaming_row_from_decode_records():
@@ -169,7 +178,7 @@ def test_streaming_row_from_decode_records():
     rows += [_row("lstm", n, 1, 1, "inference", 1e-5 * n, 1e3 * n) for n in NS]
     rows += [_row("transformer", n, 1, 1, "inference", 1e-3 + 1e-9 * n * n, 1e3 * n)
              for n in NS]
-    row = by_topic(V.gather(records_frame(rows), None))["Streaming / per-token cost"]
+    row = by_topic(V.gather(inputs_of(records_frame(rows)), None))["Streaming / per-token cost"]
     assert row.verdict == V.HOLDS
     assert "n^0.50 (Transformer), n^0.00 (LSTM)" in row.measured
 
@@ -178,18 +187,18 @@ def test_the_training_claim_joins_when_given():
     claims = [{"claim": "Transformers handle long-range dependencies better than LSTMs",
                "measured": "recall accuracy at k=64: LSTM 0.31, Transformer 0.98",
                "verdict": "supported (for this training budget)"}]
-    row = by_topic(V.gather(textbook_run(), claims))["Long-range dependency"]
+    row = by_topic(V.gather(inputs_of(textbook_run()), claims))["Long-range dependency"]
     assert (row.verdict, row.measured) == (V.HOLDS, claims[0]["measured"])
 
 
 @pytest.mark.parametrize("family", ["lstm", "transformer"])
 def test_no_table_without_both_families(family):
     df = textbook_run()
-    assert V.gather(df[df["family"] == family], None) == []
+    assert V.gather(inputs_of(df[df["family"] == family]), None) == []
 
 
 def test_on_the_saved_run_every_row_has_a_number_or_a_way_to_get_one():
-    rows = V.gather(records_frame(load_results(SAVED_RUN)), None)
+    rows = V.gather(inputs_of(records_frame(load_results(SAVED_RUN))), None)
     assert [v.topic for v in rows] == [
         "Sequential vs parallel processing", "Long-range dependency",
         "Parallelism (batch and threads)", "Scalability in n: time",

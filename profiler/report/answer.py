@@ -22,12 +22,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from profiler.analyze.tables import crossovers, decompositions, exponents, ok, status_counts
+from profiler.analyze.tables import ok, status_counts
 from profiler.records import PHASES
 from profiler.report import plotting
 from profiler.report import verdicts as V
 from profiler.report.document import Bullets, Image, Paragraph, Section, Table
 from profiler.report.formats import fmt_bytes, fmt_exp, fmt_n, fmt_pct, fmt_x
+from profiler.report.frames import where
 from profiler.report.inputs import ReportInputs
 from profiler.train.summary import claims, results_table
 
@@ -62,28 +63,22 @@ def _config(ref: dict) -> dict:
     return {k: ref[k] for k in ("device", "dtype", "batch_size", "threads")}
 
 
-def _where(df: pd.DataFrame, **eq) -> pd.DataFrame:
-    for key, value in eq.items():
-        df = df[df[key] == value]
-    return df
-
-
 def phases(records: pd.DataFrame, ref: dict) -> list[str]:
     """The phases both main families ran at the reference configuration (decode has
     its own section: its n is a context, not a sequence processed)."""
-    ran = _where(ok(records), **_config(ref))
+    ran = where(ok(records), **_config(ref))
     both = set.intersection(*(set(ran[ran["family"] == f]["phase"]) for f in MAIN))
     both.discard("decode")
     return [p for p in PHASES if p in both] + sorted(both - set(PHASES))
 
 
-def crossover(records: pd.DataFrame, ref: dict, phase: str) -> dict | None:
+def crossover(inputs: ReportInputs, ref: dict, phase: str) -> dict | None:
     """The LSTM–Transformer row of the crossovers table at this configuration and phase."""
-    table = crossovers(records)
+    table, records = inputs.crossovers, inputs.records
     if table.empty:
         return None
-    rows = _where(table, phase=phase, **_config(ref))
-    ran = _where(ok(records), phase=phase, **_config(ref))
+    rows = where(table, phase=phase, **_config(ref))
+    ran = where(ok(records), phase=phase, **_config(ref))
     models = {f: set(ran[(ran["family"] == f) & (ran["attention"] == "default")]["model"])
               for f in MAIN}
     for _, r in rows.iterrows():
@@ -104,22 +99,22 @@ def crossover_text(row: dict | None, ran: pd.DataFrame) -> str:
             f"{label_of(ran, row['faster_throughout'])} faster throughout")
 
 
-def _curve_exponents(records: pd.DataFrame, ref: dict, phase: str) -> dict[str, float]:
+def _curve_exponents(exps: pd.DataFrame, ref: dict, phase: str) -> dict[str, float]:
     """family -> upper-range latency exponent (the whole-range one with < 3 upper points)."""
-    exps = exponents(records)
     if exps.empty:
         return {}
-    rows = _where(exps[exps["attention"] == "default"], phase=phase, **_config(ref))
+    rows = where(exps[exps["attention"] == "default"], phase=phase, **_config(ref))
     return {r["family"]: (r["k_upper"] if not math.isnan(r["k_upper"]) else r["k"])
             for _, r in rows.iterrows()}
 
 
-def draw_headline(records: pd.DataFrame, ref: dict, fig_dir: Path) -> Image | None:
+def draw_headline(inputs: ReportInputs, ref: dict, fig_dir: Path) -> Image | None:
     """Latency vs n per family, one panel per phase; saved as figures/headline.png."""
+    records = inputs.records
     shown = phases(records, ref)
     if not shown:
         return None
-    ran = _where(records[(records["status"] == "ok") & (records["attention"] == "default")],
+    ran = where(records[(records["status"] == "ok") & (records["attention"] == "default")],
                  **_config(ref))
     families = [f for f in MAIN if f in set(ran["family"])] + sorted(
         set(ran["family"]) - set(MAIN))
@@ -128,7 +123,7 @@ def draw_headline(records: pd.DataFrame, ref: dict, fig_dir: Path) -> Image | No
     plotting.set_theme()
     fig, axes = plt.subplots(1, len(shown), figsize=(4.8 * len(shown), 3.7), squeeze=False)
     for ax, phase in zip(axes[0], shown, strict=True):
-        ks = _curve_exponents(records, ref, phase)
+        ks = _curve_exponents(inputs.exponents, ref, phase)
         for fam in families:
             rows = ran[(ran["family"] == fam) & (ran["phase"] == phase)].sort_values("seq_len")
             if rows.empty:
@@ -143,7 +138,7 @@ def draw_headline(records: pd.DataFrame, ref: dict, fig_dir: Path) -> Image | No
             if len(flagged):  # contended: measured beside other work, never fitted
                 ax.plot(flagged["seq_len"], flagged["latency_s"] * MS, "o", mfc="none",
                         color=colors[fam], markersize=8, label=f"{label(fam)} (contended)")
-        row = crossover(records, ref, phase)
+        row = crossover(inputs, ref, phase)
         text = crossover_text(row, ran)
         if row is not None and row["crossings"]:
             ax.axvline(row["n_cross"], color="0.3", linestyle="--", linewidth=1.2)
@@ -178,11 +173,11 @@ def verdict_table(rows: list[V.Verdict]) -> Table:
 
 # ---- findings: at most five short sentences ----------------------------------------------
 
-def crossover_finding(records: pd.DataFrame, ref: dict) -> str | None:
+def crossover_finding(inputs: ReportInputs, ref: dict) -> str | None:
     parts = []
-    ran = ok(records)
-    for phase in phases(records, ref):
-        row = crossover(records, ref, phase)
+    ran = ok(inputs.records)
+    for phase in phases(inputs.records, ref):
+        row = crossover(inputs, ref, phase)
         if row is None:
             continue
         phase_name = phase.replace("_", " ")
@@ -210,12 +205,12 @@ def label_of(ran: pd.DataFrame, model: str) -> str:
     return label(fam.iloc[0] if len(fam) else model)
 
 
-def quadratic_finding(records: pd.DataFrame, ref: dict) -> str | None:
-    decs = decompositions(records)
+def quadratic_finding(inputs: ReportInputs, ref: dict) -> str | None:
+    decs = inputs.decompositions
     if decs.empty:
         return None
-    shown = phases(records, ref)
-    rows = _where(decs[(decs["family"] == V.ATTENTION_FAMILY)
+    shown = phases(inputs.records, ref)
+    rows = where(decs[(decs["family"] == V.ATTENTION_FAMILY)
                        & decs["phase"].isin(shown)], **_config(ref))
     if rows.empty:
         return None
@@ -227,7 +222,7 @@ def quadratic_finding(records: pd.DataFrame, ref: dict) -> str | None:
 
 def scan_finding(records: pd.DataFrame, ref: dict) -> str | None:
     """The scan family against the LSTM: same recurrence shape, parallel over time."""
-    ran = _where(ok(records), **_config(ref))
+    ran = where(ok(records), **_config(ref))
     scan = sorted(set(ran["family"]) & {"mingru", "minlstm"})
     shown = phases(records, ref)
     if not scan or not shown:
@@ -246,7 +241,7 @@ def scan_finding(records: pd.DataFrame, ref: dict) -> str | None:
 
 
 def memory_finding(records: pd.DataFrame, ref: dict) -> str | None:
-    ran = _where(ok(records, "peak_memory_bytes"), **_config(ref))
+    ran = where(ok(records, "peak_memory_bytes"), **_config(ref))
     shown = phases(records, ref)
     if not shown:
         return None
@@ -278,9 +273,10 @@ def health_finding(records: pd.DataFrame) -> str | None:
     return "; ".join(parts) + "." if parts else None
 
 
-def key_findings(records: pd.DataFrame, ref: dict) -> list[str]:
+def key_findings(inputs: ReportInputs, ref: dict) -> list[str]:
     """At most MAX_FINDINGS sentences, most important first."""
-    found = [crossover_finding(records, ref), quadratic_finding(records, ref),
+    records = inputs.records
+    found = [crossover_finding(inputs, ref), quadratic_finding(inputs, ref),
              scan_finding(records, ref), memory_finding(records, ref), health_finding(records)]
     return [s for s in found if s][:MAX_FINDINGS]
 
@@ -305,13 +301,13 @@ def section(inputs: ReportInputs, fig_dir: Path) -> Section:
                                 "shared device, so there is no comparison to answer with; "
                                 "every measurement is in the sections below."))
         return Section(TITLE, blocks)
-    figure = draw_headline(records, ref, fig_dir)
+    figure = draw_headline(inputs, ref, fig_dir)
     if figure is not None:
         blocks.append(figure)
-    rows = V.gather(records, train_claims(inputs))
+    rows = V.gather(inputs, train_claims(inputs))
     if rows:
         blocks.append(verdict_table(rows))
-    findings = key_findings(records, ref)
+    findings = key_findings(inputs, ref)
     if findings:
         blocks.append(Bullets(findings))
     return Section(TITLE, blocks)

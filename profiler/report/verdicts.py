@@ -10,7 +10,8 @@ verdict from a rule written as code:
                          preset or command that would measure it
 
 A rule takes plain numbers (exponents, speedups, FLOP/s), so each is tested on
-hand-made values; ``gather`` reads those numbers from the records, always at
+hand-made values; ``gather`` reads those numbers from the run (its records and the
+fitted tables ReportInputs holds), always at
 the same reference configuration (``reference``) for both families.
 """
 
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from profiler.analyze.fit import fit_power_law, upper_range
-from profiler.analyze.tables import decode_scaling, decompositions, exponents, ok
+from profiler.analyze.tables import ok
 from profiler.report.formats import fmt_exp, fmt_n, fmt_pct, fmt_x
+from profiler.report.inputs import ReportInputs
 
 HOLDS = "holds here"
 FAILS = "does not hold here"
@@ -221,17 +223,17 @@ def _value(rows: pd.DataFrame, n: int, column: str) -> float:
     return float(rows.iloc[0]) if len(rows) else math.nan
 
 
-def sequential_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
+def sequential_row(inputs: ReportInputs, ref: dict, phase: str) -> Verdict:
     """At batch 1 and the fewest threads: the LSTM's exponent over the upper n (past its
     fixed costs, each step costs the same) against the Transformer's over the lower n
     (where all positions go through one matrix product)."""
-    ran = ok(records)
+    ran = ok(inputs.records)
     at = dict(device=ref["device"], dtype=ref["dtype"], batch_size=int(ran["batch_size"].min()),
               threads=int(ran["threads"].min()), phase=phase)
     lstm, tf = _at(ran, RECURRENT_FAMILY, **at), _at(ran, ATTENTION_FAMILY, **at)
     claim = ("The LSTM processes a sequence one step after another; the Transformer "
              "processes all positions at once.")
-    exps = exponents(records)
+    exps = inputs.exponents
     row = None if exps.empty else _exponent_row(exps, RECURRENT_FAMILY, **at)
     if row is None or _missing(row["k_upper"]) or tf["seq_len"].nunique() < 3:
         return Verdict("Sequential vs parallel processing", claim,
@@ -296,16 +298,16 @@ def parallelism_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
                    f"{phase}; " + "; ".join(parts), *gains_rule(pairs))
 
 
-def time_scaling_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
+def time_scaling_row(inputs: ReportInputs, ref: dict, phase: str) -> Verdict:
     at = dict(device=ref["device"], dtype=ref["dtype"], batch_size=ref["batch_size"],
               threads=ref["threads"], phase=phase)
     topic = "Scalability in n: time"
     claim = "Attention costs n² in time; the LSTM's cost grows linearly in n."
-    decs, exps = decompositions(records), exponents(records)
+    decs, exps = inputs.decompositions, inputs.exponents
     a = None if decs.empty else _exponent_row(decs, ATTENTION_FAMILY, **at)
     r = None if exps.empty else _exponent_row(exps, RECURRENT_FAMILY, **at)
     if a is None or r is None or _missing(r["k_upper"]):
-        return Verdict(topic, claim, _too_few(records, at), NOT_MEASURED)
+        return Verdict(topic, claim, _too_few(inputs.records, at), NOT_MEASURED)
     measured = (f"{phase}: the fitted n² term (latency ≈ a + b·n + c·n²) is "
                 f"{fmt_pct(a['quadratic_share_at_max'])} of the Transformer's latency at n = "
                 f"{fmt_n(a['n_max'])}; the LSTM's latency ∝ n^"
@@ -315,17 +317,18 @@ def time_scaling_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
         a["quadratic_share_at_max"], (r["k_upper"], r["k_upper_low"])))
 
 
-def memory_scaling_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
+def memory_scaling_row(inputs: ReportInputs, ref: dict, phase: str) -> Verdict:
     at = dict(device=ref["device"], dtype=ref["dtype"], batch_size=ref["batch_size"],
               threads=ref["threads"], phase=phase)
     topic = "Scalability in n: memory"
     claim = "Attention needs n² memory; the LSTM's memory grows linearly in n."
-    exps = exponents(records, "peak_memory_bytes")
+    exps = inputs.memory_exponents
     a = None if exps.empty else _exponent_row(exps, ATTENTION_FAMILY, **at)
     r = None if exps.empty else _exponent_row(exps, RECURRENT_FAMILY, **at)
     if a is None or r is None or _missing(a["k_upper"], r["k_upper"]):
-        return Verdict(topic, claim, _too_few(records, at, "peak_memory_bytes"), NOT_MEASURED)
-    kernel = _kernel(records, at, int(a["n_max"]))
+        return Verdict(topic, claim, _too_few(inputs.records, at, "peak_memory_bytes"),
+                       NOT_MEASURED)
+    kernel = _kernel(inputs.records, at, int(a["n_max"]))
     measured = (f"peak memory ∝ n^k for n ≥ {fmt_n(a['upper_n_min'])}, {phase}: Transformer "
                 f"k = {fmt_exp(a['k_upper'], a['k_upper_low'], a['k_upper_high'])}, LSTM k = "
                 f"{fmt_exp(r['k_upper'], r['k_upper_low'], r['k_upper_high'])}"
@@ -368,10 +371,10 @@ def efficiency_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
     return Verdict("Computational efficiency", claim, measured, *faster_rule(a_rate, r_rate))
 
 
-def streaming_row(records: pd.DataFrame, ref: dict) -> Verdict:
+def streaming_row(inputs: ReportInputs, ref: dict) -> Verdict:
     claim = ("Generating a token costs an LSTM the same at any context (a fixed-size state); "
              "a Transformer's KV cache and per-token time grow with the context.")
-    dec = decode_scaling(records)
+    dec = inputs.decode
     fams = {}
     for fam in (RECURRENT_FAMILY, ATTENTION_FAMILY):
         rows = _at(dec, fam, device=ref["device"]) if not dec.empty else dec
@@ -389,19 +392,20 @@ def streaming_row(records: pd.DataFrame, ref: dict) -> Verdict:
         (r["latency_k"], r["state_k"]), (a["latency_k"], a["state_k"])))
 
 
-def gather(records: pd.DataFrame, train_claims: list[dict] | None = None) -> list[Verdict]:
+def gather(inputs: ReportInputs, train_claims: list[dict] | None = None) -> list[Verdict]:
     """The verdict table of a run, in the textbook's order; [] without both families."""
+    records = inputs.records
     ref = reference(records)
     if ref is None:
         return []
     phase = _phase(records, ref)
     rows = []
     if phase is not None:
-        rows.append(sequential_row(records, ref, phase))
+        rows.append(sequential_row(inputs, ref, phase))
     rows.append(long_range_row(train_claims))
     if phase is not None:
-        rows += [parallelism_row(records, ref, phase), time_scaling_row(records, ref, phase),
-                 memory_scaling_row(records, ref, phase),
+        rows += [parallelism_row(records, ref, phase), time_scaling_row(inputs, ref, phase),
+                 memory_scaling_row(inputs, ref, phase),
                  efficiency_row(records, ref, phase)]
-    rows.append(streaming_row(records, ref))
+    rows.append(streaming_row(inputs, ref))
     return rows
