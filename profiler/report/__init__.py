@@ -1,7 +1,7 @@
 """The report layer: a run directory in, report.html, report.md and figures/ out.
 
     render_report(run_dir)            # what `sweep` calls at its end
-    python -m profiler report RUN_DIR # what a user calls (report_command)
+    python -m profiler report RUN_DIR # what a user calls (cli.py, through api.Run.report)
 
 Nothing is measured: every number comes from RUN_DIR/results.jsonl. One module per
 topic (scaling.py, memory.py, ...) computes, words and draws its section; build.py
@@ -33,13 +33,3 @@ def render_report(run_dir: str | Path, formats=FORMATS,
     from profiler.report.build import build_report  # imported here: matplotlib is slow
 
     return build_report(run_dir, formats, train_dir)
-
-
-def report_command(args) -> int:
-    """`python -m profiler report RUN_DIR [--format html,md]`: print where the report went."""
-    formats = tuple(f.strip() for f in str(args.format).split(",") if f.strip())
-    written = render_report(args.run_dir, formats, getattr(args, "train", None))
-    for path in written:
-        if path.suffix in (".html", ".md"):
-            print(path)
-    return 0
