@@ -33,11 +33,19 @@ class ScriptedWorker:
         self.sleep_s = sleep_s
         self.pid = 1
         self.log = log if log is not None else []  # (point_id, instance, pid) per call
+        self.calls = []  # (point_id, instance) of this worker's calls
+
+    def start(self):
+        pass  # a scripted worker has no process to spawn
+
+    def wait_ready(self):
+        pass
 
     def measure(self, point, section, timing, max_time_s, timeout_s, run_id, instance=0):
         if self.sleep_s:
             time.sleep(self.sleep_s)
         self.log.append((point.point_id, instance, self.pid))
+        self.calls.append((point.point_id, instance))
         out = self.script(point, instance, self.pid)
         samples, contended = out if isinstance(out, tuple) else (out, False)
         return "ok", instance_row(point, samples, contended=contended, run_id=run_id)

@@ -300,7 +300,7 @@ def test_the_job_runs_reference_points_second_pass_and_traces_in_that_order(tmp_
 
     events = []
     workers = [JobWorker(script, events), JobWorker(script, events)]
-    monkeypatch.setattr(runner, "make_workers", lambda log_path=None: workers)
+    monkeypatch.setattr(runner, "make_workers", lambda log_path=None, processes=2: workers)
     sink = ListSink(tmp_path, events)
     summary = job.run_job(spec, [a, b], [], sink, "r", known_peaks=[], traced=set())
     assert not summary.interrupted and summary.remeasured == 2
@@ -323,7 +323,7 @@ def test_ctrl_c_during_the_reference_is_an_interrupted_summary(tmp_path, monkeyp
 
     events = []
     monkeypatch.setattr(runner, "make_workers",
-                        lambda log_path=None: [Interrupted(None, events)])
+                        lambda log_path=None, processes=2: [Interrupted(None, events)])
     spec = parse_spec(TINY)
     summary = job.run_job(spec, expand(spec), [], ListSink(tmp_path, events), "r", [], set())
     assert summary.interrupted and summary.not_run == 2 and events == []

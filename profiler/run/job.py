@@ -70,11 +70,14 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
     not an exception: what was written stays valid and --resume continues it."""
     done_ids = {r["point_id"] for r in done_rows}
     todo = sum(p.point_id not in done_ids for p in points)
-    workers = runner.make_workers(log_path=str(sink.log_path))
+    workers = runner.make_workers(log_path=str(sink.log_path),
+                                  processes=runner.pool_size(spec.timing))
     worker = workers[0]  # the reference and the traces need one process
     note = display.note if display else (lambda text: None)
     summary = None
     try:
+        note("starting the measuring processes")
+        runner.start_workers(workers)
         note("measuring the matmul FLOP/s reference")
         sink.write_peaks(runner.measure_peaks(restrict(spec, points), worker, known_peaks))
         hooks = dict(on_start=display.start, on_done=display.done) if display else {}

@@ -18,7 +18,12 @@ from profiler.records import Point, point_of, result_row
 from profiler.run import quality
 from profiler.run.spec import SweepSpec
 
-WORKER_PROCESSES = 2  # a point's instances alternate between this many processes
+# A point's instances run in different processes of a pool of this many at most
+# (max_instances, within these bounds). A worker process has a speed of its own that
+# lasts its life: the same LSTM point measured 50 ms in one process and 58-62 ms in
+# three others, four instances each (docs/measurement.md). Instances in one process
+# are one draw of that speed; four processes give a disagreeing point four draws.
+MIN_PROCESSES, MAX_PROCESSES = 2, 4
 # Second-pass reasons whose earlier instances join the new record. Not "contended" (they
 # measured the neighbour) nor "breaks its curve" (they agreed with each other and the
 # curve says they are wrong).
@@ -83,18 +88,20 @@ class RunSummary:
 
 
 def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
-                      run_id: str) -> dict:
+                      run_id: str, first: int = 0) -> dict:
     """The row of one point measured in independent instances.
 
-    Instance k runs in worker k mod len(workers): with two workers, consecutive
-    instances are in different processes. ``[timing].instances`` are taken, and more,
-    up to ``max_instances``, while they disagree (instances.disagree). The first
-    failure (oom, error, timeout, crash) is the point's row: a failure is data."""
+    Instance k runs in ``workers[(first + k) % len(workers)]``: up to the pool's size,
+    each instance of a point is in a different process, and ``first`` (the point's
+    index) rotates which processes a point starts in. ``[timing].instances`` are
+    taken, and more, up to ``max_instances``, while they disagree
+    (instances.disagree). The first failure (oom, error, timeout, crash) is the
+    point's row: a failure is data."""
     timing, budget = spec.timing, spec.budget
     rows: list[dict] = []
     while len(rows) < max(1, timing.instances) or (
             len(rows) < timing.max_instances and instances.disagree(rows, timing.instance_rtol)):
-        worker = workers[len(rows) % len(workers)]
+        worker = workers[(first + len(rows)) % len(workers)]
         outcome, detail = worker.measure(
             point, spec.models.get(point.model, {}), timing, max_time_s=budget.point_seconds,
             timeout_s=budget.timeout_seconds, run_id=run_id, instance=len(rows))
@@ -109,9 +116,24 @@ def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
     return instances.combine(rows)
 
 
-def make_workers(log_path: str | None = None) -> list[Worker]:
-    """The measuring processes: two, so that a point's instances run in different ones."""
-    return [Worker(log_path=log_path) for _ in range(WORKER_PROCESSES)]
+def pool_size(timing: TimingConfig) -> int:
+    """How many measuring processes: one per instance a point may take, within bounds."""
+    return min(MAX_PROCESSES, max(MIN_PROCESSES, timing.max_instances))
+
+
+def make_workers(log_path: str | None = None, processes: int = MIN_PROCESSES) -> list[Worker]:
+    """The measuring processes (not started: start_workers starts them together)."""
+    return [Worker(log_path=log_path) for _ in range(processes)]
+
+
+def start_workers(workers: list[Worker]) -> None:
+    """Start every worker at once and wait until all are ready: importing torch in
+    parallel halves the start-up, and no point is measured while another process is
+    still importing beside it."""
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.wait_ready()
 
 
 def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
@@ -128,7 +150,9 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
     for row in latest.values():
         _learn(curves, row)
     own_workers = workers is None
-    workers = workers or make_workers()
+    if own_workers:
+        workers = make_workers(processes=pool_size(spec.timing))
+        start_workers(workers)
     budget = spec.budget
     try:
         for i, point in enumerate(points):
@@ -143,7 +167,7 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
             if reason:
                 row = result_row(point, status="skipped", error=reason, run_id=run_id)
             else:
-                row = measure_instances(point, spec, workers, run_id)
+                row = measure_instances(point, spec, workers, run_id, first=i)
             row["attempt"] = 1
             write(row)
             latest[point.point_id] = row
@@ -184,6 +208,7 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
         return 0, 0.0
     for worker in workers:  # fresh processes: a slow process must not be measured twice
         worker.close()
+    start_workers(workers)
     t0, count, measured = time.perf_counter(), 0, 0.0
     for old, reason in plan:
         left = limit - (time.perf_counter() - t0)
@@ -191,7 +216,7 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
             continue  # would overrun the pass; a cheaper point may still fit
         point = point_of(old)
         on_start(point)
-        row = measure_instances(point, spec, workers, run_id)
+        row = measure_instances(point, spec, workers, run_id, first=count)
         measured += row.get("measured_s") or 0.0
         if reason in POOLED_REASONS and row["status"] == "ok" and old.get("instance_medians_s"):
             # Instances that disagreed were clean measurements too: a slow (or fast)
