@@ -28,8 +28,9 @@ class ScriptedWorker:
     """Answers each measure call with ``script(point, instance, pid)`` -> samples (or
     (samples, contended)); ``pid`` counts process starts: close() ends a process."""
 
-    def __init__(self, script, sleep_s=0.0, log=None):
+    def __init__(self, script, sleep_s=0.0, log=None, wall_s=0.01):
         self.script = script
+        self.wall_s = wall_s  # each instance's point_wall_s
         self.sleep_s = sleep_s
         self.pid = 1
         self.log = log if log is not None else []  # (point_id, instance, pid) per call
@@ -48,7 +49,8 @@ class ScriptedWorker:
         self.calls.append((point.point_id, instance))
         out = self.script(point, instance, self.pid)
         samples, contended = out if isinstance(out, tuple) else (out, False)
-        return "ok", instance_row(point, samples, contended=contended, run_id=run_id)
+        return "ok", instance_row(point, samples, contended=contended, run_id=run_id,
+                                  wall_s=self.wall_s)
 
     def close(self):
         self.pid += 1  # the next call runs in a fresh process

@@ -23,6 +23,14 @@ def test_spread_and_disagreement():
     # a spread within the instances' own noise (rel IQR 0.5) is not disagreement
     noisy = [instance_row(P, [0.01, 0.02, 0.03]), instance_row(P, [0.012, 0.022, 0.032])]
     assert not instances.disagree(noisy, rtol=0.05)
+    # ... but noisy samples, many of them, pin their median down: IQR/median 10% over
+    # 201 samples is a standard error of 1.2533 * 0.1 / 1.349 / sqrt(201) = 0.66%, so
+    # medians 6% apart disagree (the IQR alone would have called it noise)
+    many = [instance_row(P, [m * (0.9 + 0.2 * i / 200) for i in range(201)])
+            for m in (1.0, 1.06)]
+    assert many[0]["latency_rel_iqr"] == pytest.approx(0.1)
+    assert instances.own_noise(many[0]) == pytest.approx(1.2533 * 0.1 / 1.349 / 201**0.5)
+    assert instances.disagree(many, rtol=0.05)
 
 
 def test_combine_takes_the_median_of_instance_medians():

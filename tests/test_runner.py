@@ -167,13 +167,13 @@ instance_rtol = 0.05
 """
 
 
-def _run(script, remeasure=30.0, n_workers=2):
+def _run(script, remeasure=30.0, n_workers=2, wall_s=0.01):
     from profiler.run.grid import expand
     from tests.fake_workers import ScriptedWorker
 
     spec = parse_spec(INSTANCE_SPEC.format(remeasure=remeasure))
     log = []
-    workers = [ScriptedWorker(script, log=log) for _ in range(n_workers)]
+    workers = [ScriptedWorker(script, log=log, wall_s=wall_s) for _ in range(n_workers)]
     rows = []
     summary = run_points(spec, expand(spec), [], rows.append, "t", workers=workers)
     return rows, summary, log, workers
@@ -231,6 +231,20 @@ def test_a_points_instances_run_in_different_processes_of_the_pool():
     # the point's index rotates where it starts: point k's instance 0 is in worker k
     starts = [next(pid for pid, i in w.calls if i == 0) for w in workers]
     assert starts == [r["point_id"] for r in rows]
+
+
+def test_more_instances_only_while_one_more_fits_in_the_point_budget():
+    from tests.fake_workers import around
+
+    def script(p, i, pid):  # every point disagrees
+        return around(_linear(p) * (1.0 + 0.2 * (i % 2)))
+
+    # point_seconds is 5 s (the default). Instances of 2 s: a third would end at 6 s, so
+    # none is taken. Of 1.6 s: a third ends at 4.8 s, a fourth would end at 6.4 s.
+    rows, _, _, _ = _run(script, remeasure=0.0, wall_s=2.0)
+    assert [r["instances"] for r in rows] == [2] * 4
+    rows, _, _, _ = _run(script, remeasure=0.0, wall_s=1.6)
+    assert [r["instances"] for r in rows] == [3] * 4
 
 
 def test_the_pool_has_one_process_per_instance_within_bounds():

@@ -53,6 +53,21 @@ def test_noisy_samples_continue_until_max_samples():
     assert set(s.per_call_s) == {0.001, 0.002}
 
 
+def test_noisy_samples_stop_once_their_median_is_known():
+    # calls of 0.9, 0.95, 1.0, 1.05, 1.1 ms in turn: IQR/median 10% never reaches the
+    # 5% target, but the median's standard error 1.2533 * 0.1 / 1.349 / sqrt(n) falls
+    # below 1% from n = 87 on
+    pattern = (0.9e-3, 0.95e-3, 1.0e-3, 1.05e-3, 1.1e-3)
+    cfg = dict(warmup_s=0.0, warmup_calls=1, min_time_s=0.0, max_time_s=60, min_samples=5,
+               max_samples=400, block_s=0.0, target_rel_iqr=0.05)
+    s = sample(lambda: None, lambda: None, False, FakeTimer(lambda i: pattern[i % 5]),
+               TimingConfig(**cfg, target_median_se=0.01))
+    assert 87 <= len(s.per_call_s) <= 96  # checked every ~10% more samples
+    s = sample(lambda: None, lambda: None, False, FakeTimer(lambda i: pattern[i % 5]),
+               TimingConfig(**cfg, target_median_se=1e-6))
+    assert len(s.per_call_s) == 400
+
+
 def test_slow_calls_still_get_every_warmup_call_and_the_sample_floor(monkeypatch):
     # each call takes 5 s of (fake) time but the point may only take 1 s: the warm-up
     # floor and the 3-sample floor still hold, so no latency rests on a cold call

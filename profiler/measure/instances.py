@@ -15,6 +15,10 @@ import statistics
 
 from profiler.measure.stats import summarize
 
+# Two medians with one standard error e each differ by more than 3e (2.1 standard
+# deviations of their difference) about 1 time in 30 by sampling noise alone.
+NOISE_MULTIPLE = 3.0
+
 
 def spread(medians: list[float]) -> float:
     """(max - min) / median of the instance medians: 0 for one instance."""
@@ -36,17 +40,18 @@ def split(row: dict) -> list[list[float]]:
 
 
 def own_noise(row: dict) -> float:
-    """The widest relative IQR of one instance: the noise each instance sees alone."""
-    return max((summarize(s).rel_iqr for s in split(row) if s), default=0.0)
+    """The largest relative standard error of one instance's median: the noise each
+    median carries alone (stats.SampleStats.rel_median_se)."""
+    return max((summarize(s).rel_median_se for s in split(row) if s), default=0.0)
 
 
 def disagree(rows: list[dict], rtol: float) -> bool:
-    """Do the instances' medians spread wider than ``rtol`` *and* than their own noise?
-    Then another instance is worth taking. ``rows``: one row per instance, or a single
-    combined row."""
+    """Do the instances' medians spread wider than ``rtol`` *and* wider than their own
+    medians' noise allows? Then another instance is worth taking. ``rows``: one row
+    per instance, or a single combined row."""
     medians = [m for r in rows for m in (r.get("instance_medians_s") or [r["latency_s"]])]
     noise = max(own_noise(r) for r in rows)
-    return spread(medians) > max(rtol, noise)
+    return spread(medians) > max(rtol, NOISE_MULTIPLE * noise)
 
 
 def combine(rows: list[dict]) -> dict:

@@ -10,6 +10,11 @@ import numpy as np
 
 from profiler.records import NOISY_REL_IQR
 
+# Normal data: sigma ~ IQR / 1.349, and the median of n samples has a standard error of
+# about 1.2533 sigma / sqrt(n).
+IQR_TO_SIGMA = 1 / 1.349
+MEDIAN_SE = 1.2533
+
 
 @dataclass(frozen=True)
 class SampleStats:
@@ -28,6 +33,13 @@ class SampleStats:
     def rel_iqr(self) -> float:
         """IQR / median: the precision measure adaptive sampling drives down."""
         return self.iqr / self.median if self.median > 0 else float("inf")
+
+    @property
+    def rel_median_se(self) -> float:
+        """Relative standard error of the median: how far more samples from the same
+        process would move it. The IQR says how noisy one sample is; the median of
+        hundreds of samples is known to a fraction of that."""
+        return MEDIAN_SE * IQR_TO_SIGMA * self.rel_iqr / self.n**0.5
 
     @property
     def noisy(self) -> bool:

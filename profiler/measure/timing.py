@@ -72,7 +72,11 @@ class TimingConfig:
     max_time_s: float = 2.0  # ... and at most this long (capped by the point budget)
     min_samples: int = 5  # per instance
     max_samples: int = 1000  # per instance
-    target_rel_iqr: float = 0.05  # stop early once IQR/median is below this
+    target_rel_iqr: float = 0.05  # stop early once IQR/median is below this ...
+    # ... or once the median is known this well (relative standard error): a point's
+    # precision comes from its instances, and more samples from one process only
+    # refine that process's median (docs/measurement.md)
+    target_median_se: float = 0.01
     block_s: float = 0.002  # a sample is a block of calls lasting about this long
     # A sample whose threads spent more than this share of (wall time x threads) waiting
     # for a core is not a measurement of the model: it is discarded and taken again.
@@ -170,7 +174,8 @@ def sample(run: Callable[[], object], setup: Callable[[], object], needs_setup: 
             if elapsed >= give_up_s and len(taken) >= floor:
                 break
             if len(clean) >= next_check and elapsed >= min_time_s:
-                if summarize(clean).rel_iqr < cfg.target_rel_iqr:
+                st = summarize(clean)
+                if st.rel_iqr < cfg.target_rel_iqr or st.rel_median_se < cfg.target_median_se:
                     break
                 next_check = len(clean) + max(1, len(clean) // 10)
         contended = len(clean) < floor

@@ -95,12 +95,19 @@ def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
     each instance of a point is in a different process, and ``first`` (the point's
     index) rotates which processes a point starts in. ``[timing].instances`` are
     taken, and more, up to ``max_instances``, while they disagree
-    (instances.disagree). The first failure (oom, error, timeout, crash) is the
-    point's row: a failure is data."""
+    (instances.disagree) and one more, as long as the last, still fits in
+    ``[budget].point_seconds``. The first failure (oom, error, timeout, crash) is
+    the point's row: a failure is data."""
     timing, budget = spec.timing, spec.budget
     rows: list[dict] = []
+
+    def another_fits() -> bool:
+        spent = sum(r.get("point_wall_s") or 0.0 for r in rows)
+        return spent + (rows[-1].get("point_wall_s") or 0.0) <= budget.point_seconds
+
     while len(rows) < max(1, timing.instances) or (
-            len(rows) < timing.max_instances and instances.disagree(rows, timing.instance_rtol)):
+            len(rows) < timing.max_instances and instances.disagree(rows, timing.instance_rtol)
+            and another_fits()):
         worker = workers[(first + len(rows)) % len(workers)]
         outcome, detail = worker.measure(
             point, spec.models.get(point.model, {}), timing, max_time_s=budget.point_seconds,

@@ -112,6 +112,7 @@ RULES = {
         "min_samples": COUNT_1,
         "max_samples": COUNT_1,
         "target_rel_iqr": POSITIVE,
+        "target_median_se": POSITIVE,
         "block_s": SECONDS_POSITIVE,
         "contention_threshold": FRACTION,
         "instances": COUNT_1,
