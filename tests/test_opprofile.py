@@ -116,3 +116,38 @@ def test_attention_axis_not_applied_to_recurrent_models():
     got = sorted((p.model, p.attention) for p in expand(spec))
     assert got == [("lstm", "default"), ("transformer", "default"), ("transformer", "flash"),
                    ("transformer", "math")]
+
+
+def _reference_table(prof):
+    """op_table the slow way, from torch's FunctionEvent tree: (name, category) ->
+    (calls, self seconds), the category of the outermost categorised ancestor."""
+    table = {}
+    for ev in prof.events():
+        if ev.name == "[memory]":
+            continue
+        category, node = None, ev
+        while node is not None:
+            category = category_of_name(node.name) or category
+            node = node.cpu_parent
+        calls, self_s = table.get((ev.name, category or "other"), (0, 0.0))
+        table[(ev.name, category or "other")] = (calls + 1,
+                                                 self_s + ev.self_cpu_time_total * 1e-6)
+    return table
+
+
+@pytest.mark.parametrize("name", ["mingru", "transformer", "lstm"])
+def test_the_cpu_op_table_from_raw_events_matches_torchs_event_tree(name):
+    torch.set_num_threads(1)
+    model = build_model(name, {})
+    step = make_step(model, "train_step", 2, 64, "cpu", "default")
+    step.setup()
+    step.run()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step.setup()
+        step.run()
+    fast = {(r["name"], r["category"]): (r["calls"], r["self_cpu_s"]) for r in op_table(prof)}
+    slow = _reference_table(prof)
+    assert fast.keys() == slow.keys() and len(fast) > 20
+    for key, (calls, self_s) in slow.items():
+        assert fast[key][0] == calls, key
+        assert fast[key][1] == pytest.approx(self_s, abs=2e-6), key  # µs rounding
