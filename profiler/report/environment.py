@@ -50,7 +50,7 @@ def method_lines(records: pd.DataFrame) -> list[str]:
         f"Timer: {values('timer')}; warm-up calls per point: {span('warmup_calls')}; "
         f"calls per sample: {span('calls_per_sample')}.",
         "Latency is the median of the instance medians of each point: each instance is a "
-        "fresh model on fresh inputs in one of two alternating worker processes "
+        "fresh model on fresh inputs, each in a different worker process "
         + (f"({span('instances')} instances, {fmt_n(samples.min())}–{fmt_n(samples.max())} "
            "samples per point); " if len(samples) else "; ")
         + "a sample whose threads waited for a core more than the contention threshold is "
