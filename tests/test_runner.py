@@ -3,7 +3,7 @@ worker process with deliberately failing models (tests/fake_models.py)."""
 
 import pytest
 
-from profiler.records import Point, result_row
+from profiler.records import Point, point_of, result_row
 from profiler.run.runner import Curve, predict_latency, run_points, skip_reason
 from profiler.run.spec import parse_spec
 
@@ -139,12 +139,14 @@ def test_sweep_time_limit_leaves_the_rest_for_resume():
 
     spec = parse_spec("[grid]\nmodel=['lstm']\nseq_len=[8, 16, 32, 64, 128, 256]\n"
                       "[budget]\nsweep_seconds = 0.5\nremeasure_seconds = 0\n")
-    # every instance takes 0.1 s, a point (2 instances) 0.2 s, and succeeds
-    slow = [ScriptedWorker(lambda p, i, pid: [1e-4] * 5, sleep_s=0.1)]
+    # every instance takes 0.2 s and succeeds
+    slow = [ScriptedWorker(lambda p, i, pid: [1e-4] * 5, sleep_s=0.2)]
     rows = []
     summary = run_points(spec, expand(spec), [], rows.append, "t", workers=slow)
-    # points start while under 0.5 s: at 0, 0.2 and 0.4 s; the other 3 are left, not written
+    # first instances start while under 0.5 s: at 0, 0.2 and 0.4 s; the points started
+    # are finished (their second instances); the other 3 are left, not written
     assert [r["seq_len"] for r in rows] == [8, 16, 32]
+    assert [r["instances"] for r in rows] == [2, 2, 2]
     assert summary.not_run == 3 and summary.counts == {"ok": 3}
     # a resume (its own 0.5 s) with the first three done runs exactly the rest
     more = []
@@ -188,9 +190,68 @@ def test_agreeing_instances_alternate_processes_and_need_no_second_pass():
 
     rows, summary, log, workers = _run(lambda p, i, pid: around(_linear(p)))
     assert [r["instances"] for r in rows] == [2] * 4 and summary.remeasured == 0
-    # instance 0 in the first worker, instance 1 in the second
-    assert [i for _, i, _ in log] == [0, 1] * 4
+    # interleaved in time: instance 0 of every point, then instance 1 of every point
+    assert [i for _, i, _ in log] == [0] * 4 + [1] * 4
+    assert [w.calls for w in workers] == [  # and in different processes, by point index
+        [(r["point_id"], k) for r, k in ((rows[0], 0), (rows[2], 0), (rows[1], 1),
+                                         (rows[3], 1))],
+        [(r["point_id"], k) for r, k in ((rows[1], 0), (rows[3], 0), (rows[0], 1),
+                                         (rows[2], 1))]]
     assert all(r["attempt"] == 1 for r in rows)
+
+
+def test_a_slow_spell_falls_on_one_instance_and_is_outvoted():
+    from tests.fake_workers import around
+
+    calls = []
+
+    def script(p, i, pid):
+        # the machine is 50% slow for two consecutive calls, seen by no counter
+        calls.append(p.seq_len)
+        spell = len(calls) in (3, 4) and pid == 1
+        return around(_linear(p) * (1.5 if spell else 1.0))
+
+    rows, _, _, _ = _run(script, remeasure=0.0)
+    # back to back, both instances of n=128 would have been in the spell; interleaved,
+    # n=256 and n=512 each have one slow instance, disagree, and take two more
+    assert [r["instances"] for r in rows] == [2, 2, 4, 4]
+    assert [r["latency_s"] for r in rows] == pytest.approx([_linear(r) for r in
+                                                            map(point_of, rows)])
+
+
+def test_a_run_stopped_after_the_first_pass_is_completed_on_resume():
+    from profiler.run.grid import expand
+    from tests.fake_workers import ScriptedWorker, around, instance_row
+
+    spec = parse_spec(INSTANCE_SPEC.format(remeasure=0.0))
+    points = expand(spec)
+    # what Ctrl-C during the completing pass leaves: first-pass rows of one instance
+    done = [dict(instance_row(p, around(_linear(p))), attempt=1) for p in points]
+    log, rows = [], []
+    run_points(spec, points, done, rows.append, "t", workers=[ScriptedWorker(
+        lambda p, i, pid: around(_linear(p)), log=log)])
+    assert [i for _, i, _ in log] == [1] * 4  # only the missing instance of each
+    assert [(r["point_id"], r["instances"], r["attempt"]) for r in rows] == [
+        (p.point_id, 2, 1) for p in points]
+
+
+def test_ctrl_c_in_the_completing_pass_writes_the_first_pass_rows():
+    from profiler.run.grid import expand
+    from tests.fake_workers import ScriptedWorker, around
+
+    def script(p, i, pid):
+        if i == 1 and p.seq_len == 256:
+            raise KeyboardInterrupt
+        return around(_linear(p))
+
+    spec = parse_spec(INSTANCE_SPEC.format(remeasure=0.0))
+    rows = []
+    summary = run_points(spec, expand(spec), [], rows.append, "t",
+                         workers=[ScriptedWorker(script)])
+    assert summary.interrupted and summary.not_run == 0
+    # 64 and 128 completed; 256 and 512 kept as far as they got, for --resume
+    assert [(r["seq_len"], r["instances"]) for r in rows] == [(64, 2), (128, 2), (256, 1),
+                                                              (512, 1)]
 
 
 def test_a_planted_slow_instance_brings_more_instances_then_a_second_pass():

@@ -4,7 +4,7 @@ Within one process the samples of a point agree to 1-2% while the process as a w
 can be off by tens of percent: the same LSTM point measured in five worker processes
 gave medians of 18.1-19.5 ms four times and 28.75 ms once (docs/measurement.md). A
 point is therefore measured in several instances (a fresh model on fresh inputs, each
-in a different worker process, one after another), and its latency is the median of
+in a different worker process, interleaved in time), and its latency is the median of
 the instance medians. The interval comes from the instances (stats.instance_interval),
 never from the samples of one instance.
 """

@@ -7,8 +7,9 @@ set of points, into one sink. The sequence exists only here.
                                 into the shard's own files (shards.ShardSink)
 
 Both see the same order: peaks (matmul FLOP/s reference, once per device, dtype and
-threads) -> points small to large with budgets and pruning -> second pass
-(runner.remeasure, inside run_points) -> one untimed traced pass per trace target.
+threads) -> one instance of every point, small to large, with budgets and pruning ->
+the rest of each point's instances (runner.complete) -> second pass (runner.remeasure)
+-> one untimed traced pass per trace target.
 """
 
 from __future__ import annotations

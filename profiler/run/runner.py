@@ -88,30 +88,36 @@ class RunSummary:
 
 
 def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
-                      run_id: str, first: int = 0) -> dict:
+                      run_id: str, first: int = 0, upto: int | None = None,
+                      earlier: dict | None = None) -> dict:
     """The row of one point measured in independent instances.
 
     Instance k runs in ``workers[(first + k) % len(workers)]``: up to the pool's size,
     each instance of a point is in a different process, and ``first`` (the point's
-    index) rotates which processes a point starts in. ``[timing].instances`` are
-    taken, and more, up to ``max_instances``, while they disagree
-    (instances.disagree) and one more, as long as the last, still fits in
-    ``[budget].point_seconds``. The first failure (oom, error, timeout, crash) is
-    the point's row: a failure is data."""
+    index) rotates which processes a point starts in. ``upto``: take this many
+    instances and stop (the first pass takes one). Otherwise ``[timing].instances``
+    are taken, counting those of ``earlier`` (the point's row so far), and more, up
+    to ``max_instances``, while they disagree (instances.disagree) and one more, as
+    long as the last, still fits in ``[budget].point_seconds``. The first failure
+    (oom, error, timeout, crash) is the point's row: a failure is data."""
     timing, budget = spec.timing, spec.budget
-    rows: list[dict] = []
+    rows: list[dict] = [earlier] if earlier else []
+
+    def taken() -> int:
+        return sum(r.get("instances") or 1 for r in rows)
 
     def another_fits() -> bool:
         spent = sum(r.get("point_wall_s") or 0.0 for r in rows)
         return spent + (rows[-1].get("point_wall_s") or 0.0) <= budget.point_seconds
 
-    while len(rows) < max(1, timing.instances) or (
-            len(rows) < timing.max_instances and instances.disagree(rows, timing.instance_rtol)
-            and another_fits()):
-        worker = workers[(first + len(rows)) % len(workers)]
+    wanted = max(1, timing.instances) if upto is None else upto
+    while taken() < wanted or (
+            upto is None and taken() < timing.max_instances
+            and instances.disagree(rows, timing.instance_rtol) and another_fits()):
+        worker = workers[(first + taken()) % len(workers)]
         outcome, detail = worker.measure(
             point, spec.models.get(point.model, {}), timing, max_time_s=budget.point_seconds,
-            timeout_s=budget.timeout_seconds, run_id=run_id, instance=len(rows))
+            timeout_s=budget.timeout_seconds, run_id=run_id, instance=taken())
         if outcome == "timeout":
             return result_row(point, status="timeout", run_id=run_id,
                               error=f"still running after {detail:g} s; worker killed")
@@ -149,13 +155,20 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
                on_done: Callable[[dict], None] = lambda r: None,
                workers: list[Worker] | None = None) -> RunSummary:
     """Measure every point not already in ``done_rows``; each row goes to ``write``.
-    Then the second pass (``remeasure``) within ``[budget].remeasure_seconds``."""
+
+    A point's instances are interleaved in time: the first pass takes one instance of
+    every point, then ``complete`` takes the rest, a pass later. A slow spell of the
+    machine that no counter sees then falls on one instance, where the instances'
+    disagreement shows it, not on all of them. An ok point's row is written once it is
+    complete (or, on Ctrl-C, as far as it got); a failure at once. Last, the second
+    pass (``remeasure``) within ``[budget].remeasure_seconds``."""
     t0 = time.perf_counter()
     summary = RunSummary()
     curves: dict[tuple, Curve] = {}
     latest = {row["point_id"]: row for row in done_rows}  # resume: what the runner knew
     for row in latest.values():
         _learn(curves, row)
+    held: set[str] = set()  # points whose first-pass row is not written yet
     own_workers = workers is None
     if own_workers:
         workers = make_workers(processes=pool_size(spec.timing))
@@ -174,30 +187,73 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
             if reason:
                 row = result_row(point, status="skipped", error=reason, run_id=run_id)
             else:
-                row = measure_instances(point, spec, workers, run_id, first=i)
+                row = measure_instances(point, spec, workers, run_id, first=i, upto=1)
             row["attempt"] = 1
-            write(row)
+            if _incomplete(row, spec):
+                held.add(point.point_id)
+            else:
+                write(row)
             latest[point.point_id] = row
             _learn(curves, row)
             summary.counts[row["status"]] = summary.counts.get(row["status"], 0) + 1
             summary.measured_s += row.get("measured_s") or 0.0
             on_done(row)
+        # the progress bar counts first measurements: these passes only name their point
+        summary.measured_s += complete(spec, points, latest, held, workers, write, run_id,
+                                       summary.counts, on_start)
         if not summary.not_run:
             wanted = {p.point_id for p in points}
             rows = [r for pid, r in latest.items() if pid in wanted]
-            # the progress bar counts first measurements: the pass only names its point
             summary.remeasured, extra_s = remeasure(spec, rows, workers, write, run_id,
                                                     on_start)
             summary.measured_s += extra_s
     except KeyboardInterrupt:
         summary.interrupted = True
         summary.not_run = sum(p.point_id not in latest for p in points)
+        for point in points:  # valid rows of fewer instances: --resume completes them
+            if point.point_id in held:
+                write(latest[point.point_id])
     finally:
         if own_workers:
             for worker in workers:
                 worker.close()
         summary.wall_s = time.perf_counter() - t0
     return summary
+
+
+def _incomplete(row: dict, spec: SweepSpec) -> bool:
+    """An ok row with fewer instances than ``[timing].instances`` (rows of older runs,
+    without the field, are complete)."""
+    return (row["status"] == "ok"
+            and (row.get("instances") or spec.timing.instances) < spec.timing.instances)
+
+
+def complete(spec: SweepSpec, points: list[Point], latest: dict[str, dict], held: set[str],
+             workers: list[Worker], write: Callable[[dict], None], run_id: str,
+             counts: dict[str, int], on_start: Callable[[Point], None] = lambda p: None
+             ) -> float:
+    """Take the rest of the instances of every point in ``latest`` that is _incomplete
+    (the first pass's, or a run interrupted after it), in grid order. Each completed
+    row, same attempt, is written, replaces the point's row in ``latest`` and leaves
+    ``held``; ``counts`` follows a point whose next instance failed. Returns the
+    seconds inside the new instances' timed samples."""
+    measured = 0.0
+    for i, point in enumerate(points):
+        old = latest.get(point.point_id)
+        if old is None or not _incomplete(old, spec):
+            continue
+        on_start(point)
+        row = measure_instances(point, spec, workers, run_id, first=i, earlier=old)
+        row["attempt"] = old.get("attempt") or 1
+        write(row)
+        latest[point.point_id] = row
+        counted = point.point_id in held  # measured first in this session, so in counts
+        held.discard(point.point_id)
+        if row["status"] != "ok" and counted:
+            counts["ok"] -= 1
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        measured += (row.get("measured_s") or 0.0) - (old.get("measured_s") or 0.0)
+    return measured
 
 
 def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
