@@ -103,6 +103,9 @@ RESULT_FIELDS = (
     # self time per operator of the untimed profiled pass: [{name, category, calls,
     # self_cpu_s, self_device_s}] (opprofile.py); shares only, never latency
     "ops",
+    # the Chrome/Perfetto trace of that profiled pass, a file in traces/ (None: not traced
+    # there; a trace target that was not gets its own traced pass, runner.run_traces)
+    "trace_file",
     # bookkeeping
     "measured_s", "point_wall_s", "host", "timestamp",
 )

@@ -42,15 +42,19 @@ class ScriptedWorker:
     def wait_ready(self):
         pass
 
-    def measure(self, point, section, timing, max_time_s, timeout_s, run_id, instance=0):
+    def measure(self, point, section, timing, max_time_s, timeout_s, run_id, instance=0,
+                trace_path=None):
         if self.sleep_s:
             time.sleep(self.sleep_s)
         self.log.append((point.point_id, instance, self.pid))
         self.calls.append((point.point_id, instance))
         out = self.script(point, instance, self.pid)
         samples, contended = out if isinstance(out, tuple) else (out, False)
-        return "ok", instance_row(point, samples, contended=contended, run_id=run_id,
-                                  wall_s=self.wall_s)
+        row = instance_row(point, samples, contended=contended, run_id=run_id,
+                           wall_s=self.wall_s)
+        if trace_path:  # as measure_point: the profiled pass exported the trace
+            row.update(trace_file=trace_path.rsplit("/", 1)[-1], ops=[])
+        return "ok", row
 
     def close(self):
         self.pid += 1  # the next call runs in a fresh process

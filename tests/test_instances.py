@@ -88,3 +88,20 @@ def test_pooled_variance_and_interval_by_hand():
     assert plain > 10 * var
     assert stats.pooled_log_variance([[1.0], [2.0]]) is None
     assert stats.instance_interval([1.0, 1.01], None) is None
+
+
+def test_with_profile_keeps_the_profiled_fields_and_recomputes_the_rates():
+    # decode: 4 tokens per call (B=4), not B*n; profiled at 2 ms, latency now 4 ms
+    p = Point("lstm", 64, 4, "cpu", "float32", 1, "decode")
+    profiled = instance_row(p, [0.002] * 3)
+    profiled.update(tokens_per_s=4 / 0.002, flops=1e6, flops_per_s=1e6 / 0.002,
+                    peak_memory_bytes=12345, kernel="onednn", ops=[{"name": "x"}],
+                    trace_file="t.json")
+    again = instances.with_profile(instance_row(p, [0.004] * 3), profiled)
+    assert again["latency_s"] == 0.004
+    assert again["tokens_per_s"] == pytest.approx(1000.0)  # 4 tokens / 4 ms
+    assert again["flops_per_s"] == pytest.approx(2.5e8)  # 1e6 FLOP / 4 ms
+    assert (again["peak_memory_bytes"], again["kernel"], again["ops"], again["trace_file"]) \
+        == (12345, "onednn", [{"name": "x"}], "t.json")
+    # the rest is the new measurement's
+    assert again["latency_samples_s"] == [0.004] * 3

@@ -316,6 +316,55 @@ def test_the_job_runs_reference_points_second_pass_and_traces_in_that_order(tmp_
                                                           ("trace row", 32)]
 
 
+def test_planned_trace_targets_are_traced_by_their_profiled_pass_not_again(tmp_path,
+                                                                          monkeypatch):
+    # one-step traces ([profile].active = 1): n=16 and n=32 are the ends of the curve
+    spec = parse_spec(TINY + "[models.lstm]\nhidden = 8\nlayers = 1\n"
+                      "[profile]\nactive = 1\n")
+    a, b = expand(spec)
+    events = []
+    workers = [JobWorker(lambda p, i, pid: around(1e-3 * p.seq_len), events)
+               for _ in range(2)]
+    monkeypatch.setattr(runner, "make_workers", lambda log_path=None, processes=2: workers)
+    traced = []
+    sink = ListSink(tmp_path, events)
+    sink.append_trace = traced.append
+    job.run_job(spec, [a, b], [], sink, "r", known_peaks=[], traced=set())
+    assert "trace" not in [e[0] for e in events]  # no separate traced pass
+    assert [(r["point_id"], r["file"], r["source"]) for r in traced] == [
+        (p.point_id, f"{p.slug()}.json", "profiled pass") for p in (a, b)]
+    # already traced (a resumed run): neither pass traces it again
+    traced.clear()
+    events.clear()
+    sink = ListSink(tmp_path, events)
+    sink.append_trace = traced.append
+    job.run_job(spec, [a, b], [], sink, "r", known_peaks=[], traced={a.point_id})
+    assert [r["point_id"] for r in traced] == [b.point_id]
+    assert "trace" not in [e[0] for e in events]
+
+
+def test_a_target_known_only_after_the_sweep_gets_its_own_traced_pass(tmp_path, monkeypatch):
+    spec = parse_spec(TINY + "[models.lstm]\nhidden = 8\nlayers = 1\n"
+                      "[profile]\nactive = 1\n")
+    a, b = expand(spec)
+    events = []
+
+    class FailsAt32(JobWorker):  # the planned end n=32 fails: n=16 becomes the only end
+        def measure(self, point, *args, **kwargs):
+            if point.seq_len == 32:
+                return "crashed", "worker killed by SIGSEGV"
+            return super().measure(point, *args, **kwargs)
+
+    workers = [FailsAt32(lambda p, i, pid: around(1e-3), events) for _ in range(2)]
+    monkeypatch.setattr(runner, "make_workers", lambda log_path=None, processes=2: workers)
+    traced = []
+    sink = ListSink(tmp_path, events)
+    sink.append_trace = traced.append
+    job.run_job(spec, [a, b], [], sink, "r", known_peaks=[], traced=set())
+    assert [r["point_id"] for r in traced] == [a.point_id]  # from a's profiled pass
+    assert [e for e in events if e[0] == "trace"] == []  # n=16 is traced already
+
+
 def test_ctrl_c_during_the_reference_is_an_interrupted_summary(tmp_path, monkeypatch):
     class Interrupted(JobWorker):
         def call(self, task, timeout):

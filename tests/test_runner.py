@@ -274,8 +274,9 @@ def test_a_planted_slow_instance_brings_more_instances_then_a_second_pass():
     assert again[0]["instances"] == 6 and again[0]["latency_s"] == pytest.approx(256e-5)
     assert sorted(again[0]["instance_medians_s"])[-2:] == pytest.approx([1.5 * 256e-5] * 2)
     assert summary.remeasured == 1
-    # the second pass ran in fresh processes
-    assert all(pid == 2 for pid_id, _, pid in log[-2:])
+    # the second pass ran in fresh processes, latency only: no instance 0, whose
+    # profiled pass (memory, operators, kernels) the first pass already ran
+    assert all(pid == 2 and i >= 1 for pid_id, i, pid in log[-2:])
 
 
 def test_a_points_instances_run_in_different_processes_of_the_pool():

@@ -25,6 +25,27 @@ REQUIRED = ("model family params seq_len batch_size device dtype threads phase s
             "error").split()
 
 
+def test_a_one_step_trace_comes_from_the_profiled_pass(tmp_path, in_repo):
+    spec = tmp_path / "traced.toml"
+    spec.write_text('name = "traced"\n[grid]\nmodel = ["lstm"]\nseq_len = [8, 16]\n'
+                    'batch_size = [2]\nphase = ["train_step"]\n'
+                    '[models.lstm]\nhidden = 8\nlayers = 1\n'
+                    '[timing]\nmin_time_s = 0.02\nmax_time_s = 0.05\nwarmup_s = 0.0\n'
+                    '[budget]\nremeasure_seconds = 0\n[profile]\nactive = 1\n')
+    out = tmp_path / "run"
+    assert main(["sweep", str(spec), "--out", str(out), "--no-report", "--quiet"]) == 0
+    index = [json.loads(line) for line in (out / "traces" / "index.jsonl").open()]
+    rows = {r["point_id"]: r for r in load_results(out)}
+    assert sorted(t["seq_len"] for t in index) == [8, 16]
+    for t in index:
+        assert t["source"] == "profiled pass" and rows[t["point_id"]]["trace_file"] == t["file"]
+        assert t["ops"] == rows[t["point_id"]]["ops"]  # one pass: the same operator table
+        trace = json.loads((out / "traces" / t["file"]).read_text())
+        names = {e.get("name") for e in trace["traceEvents"]}
+        assert any("lstm" in (n or "").lower() for n in names)  # the model's step is in it
+        assert "Optimizer.step#Adam.step" in names
+
+
 @pytest.mark.slow
 def test_smoke_sweep_writes_the_run_directory(tmp_path, in_repo):
     out = tmp_path / "run"

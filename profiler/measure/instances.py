@@ -54,6 +54,31 @@ def disagree(rows: list[dict], rtol: float) -> bool:
     return spread(medians) > max(rtol, NOISE_MULTIPLE * noise)
 
 
+# The fields only instance 0 fills, from its untimed profiled pass (measure_point):
+# memory, operators, which kernel ran, the work per call and its trace.
+PROFILED_FIELDS = ("flops", "flops_source", "flops_note", "bytes_moved",
+                   "arithmetic_intensity", "peak_memory_bytes", "peak_memory_reserved_bytes",
+                   "memory_source", "nvml_used_bytes", "state_bytes", "kernel",
+                   "recurrent_kernel", "attention_kernel", "ops", "trace_file")
+
+
+def tokens_per_call(row: dict) -> float:
+    """Tokens one call processes: B * n, or B for decode (tokens_per_s x latency)."""
+    if row.get("tokens_per_s") is None:
+        return row["tokens"]
+    return row["tokens_per_s"] * row["latency_s"]
+
+
+def with_profile(row: dict, profiled: dict) -> dict:
+    """``row`` (latency-only instances) with the profiled-pass fields of ``profiled``, an
+    earlier row of the same point, and the rates recomputed at row's latency. Memory,
+    operators and kernels do not depend on which process measured the latency."""
+    out = dict(row, **{k: profiled.get(k) for k in PROFILED_FIELDS})
+    out["tokens_per_s"] = tokens_per_call(profiled) / row["latency_s"]
+    out["flops_per_s"] = out["flops"] / row["latency_s"] if out.get("flops") else None
+    return out
+
+
 def combine(rows: list[dict]) -> dict:
     """The point's row from its ok instance rows (rows[0] carries memory, operators and
     kernels). Samples are concatenated in instance order; statistics are recomputed."""
@@ -69,8 +94,7 @@ def combine(rows: list[dict]) -> dict:
     contention = (None if any(c is None for c, _ in shares) or weight <= 0
                   else sum(c * w for c, w in shares) / weight)
     flags = [r["contended"] for r in rows]
-    tokens = first["tokens"] if first.get("tokens_per_s") is None else \
-        first["tokens_per_s"] * first["latency_s"]  # decode: tokens per call, not B * n
+    tokens = tokens_per_call(first)  # decode: tokens per call, not B * n
     return dict(
         first,
         latency_s=latency, latency_iqr_s=st.iqr, latency_mean_s=st.mean,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.profiler import profile
@@ -39,14 +40,19 @@ def peak_from_allocations(events: list[tuple[int, int]]) -> int:
 
 
 def profiled_pass(run: Callable[[], object], setup: Callable[[], object], with_memory: bool,
-                  device: str = "cpu") -> tuple[int | None, frozenset[str], list[dict]]:
-    """Run setup+run once under torch.profiler: CPU allocation peak, op names, op table.
+                  device: str = "cpu", trace_path: Path | None = None
+                  ) -> tuple[int | None, frozenset[str], list[dict]]:
+    """Run setup+run once under torch.profiler: CPU allocation peak, op names, op table;
+    with ``trace_path``, the same pass is exported there as a Chrome/Perfetto trace.
 
     setup is profiled too: for the backward phase the forward's activations are
     what the backward needs, so they belong in its peak (and its ops are listed)."""
     with profile(activities=activities(device), profile_memory=with_memory) as prof:
         setup()
         run()
+    if trace_path is not None:
+        trace_path.parent.mkdir(parents=True, exist_ok=True)
+        prof.export_chrome_trace(str(trace_path))
     allocations, names = [], set()
     # kineto_results keeps the raw allocation records ("[memory]" events with a
     # signed byte count) in time order; function_events folds them into ops.
@@ -62,12 +68,14 @@ def profiled_pass(run: Callable[[], object], setup: Callable[[], object], with_m
 
 
 def measure_memory(run: Callable[[], object], setup: Callable[[], object],
-                   device: str) -> MemoryResult:
-    """Peak memory of one call and the ops that ran; never used for timing."""
+                   device: str, trace_path: Path | None = None) -> MemoryResult:
+    """Peak memory of one call and the ops that ran; never used for timing.
+    ``trace_path``: also export the profiled pass as a trace (opprofile.trace's format)."""
     if not device.startswith("cuda"):
-        peak, names, ops = profiled_pass(run, setup, with_memory=True)
+        peak, names, ops = profiled_pass(run, setup, with_memory=True, trace_path=trace_path)
         return MemoryResult(peak, None, "torch.profiler allocations (cpu)", names, ops)
-    _, names, ops = profiled_pass(run, setup, with_memory=False, device=device)
+    _, names, ops = profiled_pass(run, setup, with_memory=False, device=device,
+                                  trace_path=trace_path)
     dev = torch.device(device)
     torch.cuda.synchronize(dev)
     torch.cuda.reset_peak_memory_stats(dev)

@@ -43,8 +43,10 @@ def datasheet_flops(device_name: str, dtype: str) -> float | None:
     return None
 
 
-# Sampling for the reference kernels: each call is long (ms to s), so a short run suffices.
-REFERENCE_TIMING = TimingConfig(warmup_s=0.2, min_time_s=0.3, max_time_s=1.5)
+# Sampling for the reference kernels: each call is long (10-20 ms for the CPU matmul and
+# copy), so a short run suffices: 0.2-0.6 s gives 10-60 samples, and sampling stops
+# once the median is known to 1% (it took 5.3 s for 1 and 2 threads at 0.3-1.5 s).
+REFERENCE_TIMING = TimingConfig(warmup_s=0.05, min_time_s=0.2, max_time_s=0.6)
 
 
 def matmul_size(device: str) -> int:

@@ -11,6 +11,7 @@ import socket
 import time
 import traceback
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 
@@ -71,13 +72,15 @@ def build_step(point: Point, model_section: dict):
 
 def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
                   max_time_s: float | None = None, run_id: str | None = None,
-                  instance: int = 0) -> dict:
+                  instance: int = 0, trace_path: str | None = None) -> dict:
     """One instance of ``point`` as a result row: status ok, oom or error (never raises).
 
     An instance is a fresh model on fresh inputs, warmed up and sampled for its share
     (1 / cfg.instances) of the point's sampling time; instances.combine makes the
     point's row from them. Only instance 0 runs the untimed profiled pass (memory,
-    operators, which kernel ran): the others would repeat it."""
+    operators, which kernel ran): the others would repeat it. With ``trace_path`` that
+    pass is also exported as the point's trace (``trace_file``): a warm step, as a
+    separate traced pass would record, without building and running the model again."""
     t_point = time.perf_counter()
     common = dict(run_id=run_id, host=socket.gethostname(),
                   timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -114,7 +117,8 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
                 warmup_calls=samples.warmup_calls, timer=timer.name,
                 measured_s=samples.measured_s, point_wall_s=time.perf_counter() - t_point,
                 **contended)
-        mem = memory.measure_memory(step.run, step.setup, point.device)
+        mem = memory.measure_memory(step.run, step.setup, point.device,
+                                    Path(trace_path) if trace_path else None)
         nvml_bytes = None
         if point.device.startswith("cuda"):
             nvml_bytes = nvml.process_used_bytes(torch.device(point.device).index or 0)
@@ -139,6 +143,7 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
             peak_memory_bytes=mem.peak_bytes, peak_memory_reserved_bytes=mem.reserved_bytes,
             memory_source=mem.source, nvml_used_bytes=nvml_bytes,
             timer=timer.name, measured_s=samples.measured_s, ops=mem.ops,
+            trace_file=Path(trace_path).name if trace_path else None,
             point_wall_s=time.perf_counter() - t_point,
             **ran, **contended,
         )
@@ -160,8 +165,6 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
 def trace_point(point: Point, model_section: dict, path: str, wait: int, warmup: int,
                 active: int) -> dict:
     """Export a Chrome/Perfetto trace of ``point`` (untimed) and return its op table."""
-    from pathlib import Path
-
     from profiler.measure.opprofile import trace
 
     _, step = build_step(point, model_section)

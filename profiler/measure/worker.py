@@ -35,7 +35,19 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int) -> None:
+def _first_profile() -> None:
+    """Pay torch.profiler's one-time start-up (about 1 s of CPU per process on the
+    2-core machine) now, while the pool starts together, not inside the first point's
+    profiled pass, one process after another."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True):
+        torch.ones(1).add_(1)
+
+
+def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int,
+                 warm_profiler: bool = True) -> None:
     _die_with_parent(parent_pid)
     # Ctrl-C is the parent's to handle; it stops us cleanly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -51,6 +63,8 @@ def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int) -> None:
     from profiler.measure import peak
     from profiler.measure import point as measure
 
+    if warm_profiler:
+        _first_profile()
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -63,7 +77,8 @@ def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int) -> None:
         if kind == "measure":
             row = measure.measure_point(Point(**task["point"]), task["model_section"],
                                         TimingConfig(**task["timing"]), task["max_time_s"],
-                                        task["run_id"], task["instance"])
+                                        task["run_id"], task["instance"],
+                                        task.get("trace_path"))
         else:  # "trace" / "peak": untimed extras; an exception is reported, not fatal
             try:
                 if kind == "trace":
@@ -84,6 +99,9 @@ class Worker:
 
     def __init__(self, log_path: str | None = None):
         self.log_path = log_path
+        # pay torch.profiler's start-up before "ready" (False: a process that will run no
+        # profiled pass, or lazily, at its first)
+        self.warm_profiler = True
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
@@ -96,7 +114,8 @@ class Worker:
             return
         parent, child = self._ctx.Pipe()
         self._proc = self._ctx.Process(target=_worker_main, daemon=True, name="profiler-worker",
-                                       args=(child, os.getcwd(), self.log_path, os.getpid()))
+                                       args=(child, os.getcwd(), self.log_path, os.getpid(),
+                                             self.warm_profiler))
         self._proc.start()
         child.close()
         self._conn = parent
@@ -115,11 +134,11 @@ class Worker:
 
     def measure(self, point: Point, model_section: dict, timing: TimingConfig,
                 max_time_s: float, timeout_s: float, run_id: str,
-                instance: int = 0) -> tuple[str, object]:
+                instance: int = 0, trace_path: str | None = None) -> tuple[str, object]:
         """("ok", row) | ("timeout", seconds) | ("crashed", exit description)."""
         task = dict(kind="measure", point=asdict(point), model_section=model_section,
                     timing=asdict(timing), max_time_s=max_time_s, run_id=run_id,
-                    instance=instance)
+                    instance=instance, trace_path=trace_path)
         return self.call(task, timeout_s)
 
     def call(self, task: dict, timeout_s: float) -> tuple[str, object]:

@@ -9,7 +9,8 @@ set of points, into one sink. The sequence exists only here.
 Both see the same order: peaks (matmul FLOP/s reference, once per device, dtype and
 threads) -> one instance of every point, small to large, with budgets and pruning ->
 the rest of each point's instances (runner.complete) -> second pass (runner.remeasure)
--> one untimed traced pass per trace target.
+-> one untimed traced pass per trace target not traced yet (the planned targets export
+their trace from the profiled pass of their first instance: runner.planned_traces).
 """
 
 from __future__ import annotations
@@ -82,8 +83,22 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
         note("measuring the matmul FLOP/s reference")
         sink.write_peaks(runner.measure_peaks(restrict(spec, points), worker, known_peaks))
         hooks = dict(on_start=display.start, on_done=display.done) if display else {}
+        planned = (runner.planned_traces(spec, points)
+                   if spec.profile.points != "none" else set()) - traced
+        traced = set(traced)
+
+        def trace_to(point: Point) -> str | None:
+            if point.point_id not in planned:
+                return None
+            return str(sink.traces_dir / f"{point.slug()}.json")
+
+        def on_trace(point: Point, row: dict) -> None:
+            sink.append_trace(runner.trace_index_row(point, row))
+            traced.add(point.point_id)
+
         summary = runner.run_points(spec, points, done_rows, sink.append, run_id,
-                                    workers=workers, **hooks)
+                                    workers=workers, trace_to=trace_to, on_trace=on_trace,
+                                    **hooks)
         if not summary.interrupted and spec.profile.points != "none":
             # Ends are picked among the sink's curves: a group of curves split over
             # shards may get a trace in each.

@@ -89,7 +89,8 @@ class RunSummary:
 
 def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
                       run_id: str, first: int = 0, upto: int | None = None,
-                      earlier: dict | None = None) -> dict:
+                      earlier: dict | None = None, trace_path: str | None = None,
+                      latency_only: bool = False) -> dict:
     """The row of one point measured in independent instances.
 
     Instance k runs in ``workers[(first + k) % len(workers)]``: up to the pool's size,
@@ -99,7 +100,9 @@ def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
     are taken, counting those of ``earlier`` (the point's row so far), and more, up
     to ``max_instances``, while they disagree (instances.disagree) and one more, as
     long as the last, still fits in ``[budget].point_seconds``. The first failure
-    (oom, error, timeout, crash) is the point's row: a failure is data."""
+    (oom, error, timeout, crash) is the point's row: a failure is data. ``trace_path``:
+    instance 0's profiled pass also exports the point's trace there. ``latency_only``: no
+    instance runs the profiled pass (the second pass keeps the first pass's)."""
     timing, budget = spec.timing, spec.budget
     rows: list[dict] = [earlier] if earlier else []
 
@@ -117,7 +120,9 @@ def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
         worker = workers[(first + taken()) % len(workers)]
         outcome, detail = worker.measure(
             point, spec.models.get(point.model, {}), timing, max_time_s=budget.point_seconds,
-            timeout_s=budget.timeout_seconds, run_id=run_id, instance=taken())
+            timeout_s=budget.timeout_seconds, run_id=run_id,
+            instance=taken() + (1 if latency_only else 0),
+            trace_path=trace_path if taken() == 0 else None)
         if outcome == "timeout":
             return result_row(point, status="timeout", run_id=run_id,
                               error=f"still running after {detail:g} s; worker killed")
@@ -153,8 +158,12 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
                write: Callable[[dict], None], run_id: str,
                on_start: Callable[[Point], None] = lambda p: None,
                on_done: Callable[[dict], None] = lambda r: None,
-               workers: list[Worker] | None = None) -> RunSummary:
+               workers: list[Worker] | None = None,
+               trace_to: Callable[[Point], str | None] = lambda p: None,
+               on_trace: Callable[[Point, dict], None] = lambda p, r: None) -> RunSummary:
     """Measure every point not already in ``done_rows``; each row goes to ``write``.
+    ``trace_to(point)``: where its first instance's profiled pass exports the point's
+    trace (None: nowhere); ``on_trace(point, row)`` once a trace was written.
 
     A point's instances are interleaved in time: the first pass takes one instance of
     every point, then ``complete`` takes the rest, a pass later. A slow spell of the
@@ -187,7 +196,10 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
             if reason:
                 row = result_row(point, status="skipped", error=reason, run_id=run_id)
             else:
-                row = measure_instances(point, spec, workers, run_id, first=i, upto=1)
+                row = measure_instances(point, spec, workers, run_id, first=i, upto=1,
+                                        trace_path=trace_to(point))
+                if row["status"] == "ok" and row.get("trace_file"):
+                    on_trace(point, row)
             row["attempt"] = 1
             if _incomplete(row, spec):
                 held.add(point.point_id)
@@ -261,31 +273,43 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
               on_start: Callable[[Point], None] = lambda p: None,
               on_done: Callable[[dict], None] = lambda r: None) -> tuple[int, float]:
     """The second pass: measure again the points quality.remeasure_plan names, in fresh
-    worker processes, while ``[budget].remeasure_seconds`` lasts. Each new row is
-    appended with ``attempt`` one higher; it supersedes the old row by point_id, and
-    for POOLED_REASONS holds the instances of both attempts.
+    worker processes, while ``[budget].remeasure_seconds`` lasts (their start-up
+    included). Each new row is appended with ``attempt`` one higher; it supersedes the
+    old row by point_id, and for POOLED_REASONS holds the instances of both attempts.
+
+    Only latency is measured again: memory, operators and kernels come from the first
+    pass's profiled pass (instances.with_profile). So the fresh processes skip
+    torch.profiler's start-up, and there are only ``[timing].instances`` of them (at
+    least 2): the pool's other processes stay closed.
     Returns (points measured again, seconds inside their timed samples)."""
     limit = spec.budget.remeasure_seconds
     plan = quality.remeasure_plan(rows, spec.timing.instance_rtol)
     if not plan or limit <= 0:
         return 0, 0.0
+    # the pass's seconds include starting its fresh processes
+    t0, count, measured = time.perf_counter(), 0, 0.0
     for worker in workers:  # fresh processes: a slow process must not be measured twice
         worker.close()
-    start_workers(workers)
-    t0, count, measured = time.perf_counter(), 0, 0.0
+    fresh = workers[:max(MIN_PROCESSES, spec.timing.instances)]
+    for worker in fresh:
+        worker.warm_profiler = False  # no profiled pass here (a trace after it warms up lazily)
+    start_workers(fresh)
     for old, reason in plan:
         left = limit - (time.perf_counter() - t0)
         if (old.get("point_wall_s") or 0.0) > left:
             continue  # would overrun the pass; a cheaper point may still fit
         point = point_of(old)
         on_start(point)
-        row = measure_instances(point, spec, workers, run_id, first=count)
+        row = measure_instances(point, spec, fresh, run_id, first=count, latency_only=True)
         measured += row.get("measured_s") or 0.0
-        if reason in POOLED_REASONS and row["status"] == "ok" and old.get("instance_medians_s"):
-            # Instances that disagreed were clean measurements too: a slow (or fast)
-            # process is a real draw, and fresh processes can land in the same mode. The
-            # new record is the median over both attempts' instances.
-            row = instances.combine([row, old])
+        if row["status"] == "ok":
+            if reason in POOLED_REASONS and old.get("instance_medians_s"):
+                # Instances that disagreed were clean measurements too: a slow (or fast)
+                # process is a real draw, and fresh processes can land in the same mode.
+                # The new record is the median over both attempts' instances.
+                row = instances.combine([old, row])
+            else:
+                row = instances.with_profile(row, old)
         row["attempt"] = (old.get("attempt") or 1) + 1
         row["remeasure_reason"] = reason
         write(row)
@@ -315,6 +339,25 @@ def measure_peaks(spec: SweepSpec, worker: Worker, known: list[dict]) -> list[di
                     peaks.append({"device": device, "dtype": dtype, "threads": t,
                                   "error": f"{outcome}: {reply}"})
     return peaks
+
+
+def planned_traces(spec: SweepSpec, points: list[Point]) -> set[str]:
+    """point_ids of the trace targets if every point comes out ok: these export their
+    trace from the profiled pass they run anyway. Needs a one-step trace
+    ([profile].active = 1; that pass comes after the samples, so the step is warm). A
+    target that only shows after the sweep (the largest n was skipped) is traced by
+    run_traces, separately."""
+    if spec.profile.active != 1:
+        return set()
+    return {p.point_id for p in trace_targets(spec, [result_row(p, status="ok")
+                                                     for p in points])}
+
+
+def trace_index_row(point: Point, row: dict) -> dict:
+    """The trace index row (traces/index.jsonl) of a trace taken in ``row``'s profiled
+    pass; the same fields as run_traces writes."""
+    return {**asdict(point), "point_id": point.point_id, "file": row["trace_file"],
+            "active_steps": 1, "ops": row["ops"], "source": "profiled pass"}
 
 
 def trace_targets(spec: SweepSpec, rows: list[dict]) -> list[Point]:
