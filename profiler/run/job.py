@@ -83,9 +83,8 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
         note("measuring the matmul FLOP/s reference")
         sink.write_peaks(runner.measure_peaks(restrict(spec, points), worker, known_peaks))
         hooks = dict(on_start=display.start, on_done=display.done) if display else {}
-        planned = (runner.planned_traces(spec, points)
-                   if spec.profile.points != "none" else set()) - traced
-        traced = set(traced)
+        planned = runner.planned_traces(spec, points) - traced
+        traced = set(traced)  # a copy: the caller's set stays as it was given
 
         def trace_to(point: Point) -> str | None:
             if point.point_id not in planned:
