@@ -86,8 +86,11 @@ def test_smoke_sweep_writes_the_run_directory(tmp_path, in_repo):
 def test_latency_agrees_with_torch_utils_benchmark():
     """Same callable, same threads, same process: within 10% of blocked_autorange.
 
-    The two timers take turns three times and the medians of their medians are
-    compared, so a burst of load on a shared machine hits both alike."""
+    The two timers take turns five times; each turn's ratio compares measurements
+    taken back to back, and the median ratio is checked. A shared VM can change speed
+    for seconds at a time (here one run read 5.8, 5.6, 3.3 ms for the same call over
+    three turns): adjacent measurements see the same speed, a median over all
+    turns of each timer does not."""
     from profiler.measure.stats import summarize
 
     torch.set_num_threads(1)
@@ -95,13 +98,13 @@ def test_latency_agrees_with_torch_utils_benchmark():
     model = build_model("transformer", {"d_model": 64, "layers": 2})
     step = make_step(model, "inference", 2, 256, "cpu")
     ours, theirs = [], []
-    for _ in range(3):
+    for _ in range(5):
         s = sample(step.run, step.setup, False, CpuTimer(),
-                   TimingConfig(min_time_s=0.3, max_time_s=1.0))
+                   TimingConfig(min_time_s=0.2, max_time_s=1.0))
         ours.append(summarize(s.per_call_s).median)
         theirs.append(tbench.Timer("run()", globals={"run": step.run}, num_threads=1)
-                      .blocked_autorange(min_run_time=0.3).median)
-    ratio = sorted(ours)[1] / sorted(theirs)[1]
+                      .blocked_autorange(min_run_time=0.2).median)
+    ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
     assert 0.9 < ratio < 1.1, (ours, theirs)
 
 
