@@ -295,6 +295,25 @@ def test_a_points_instances_run_in_different_processes_of_the_pool():
     assert starts == [r["point_id"] for r in rows]
 
 
+def test_extra_instances_are_taken_in_rounds_never_back_to_back():
+    from tests.fake_workers import around
+
+    def script(p, i, pid):  # n=128 and n=512 disagree; n=64 and n=256 agree
+        wobble = 0.2 * (i % 2) if p.seq_len in (128, 512) else 0.0
+        return around(_linear(p) * (1.0 + wobble))
+
+    rows, _, log, _ = _run(script, remeasure=0.0)
+    n_of = {r["point_id"]: r["seq_len"] for r in rows}
+    # a round of every point, then rounds of the disagreeing ones only: a point's
+    # instances are a round apart, so one slow spell of the machine cannot cover two
+    assert [(n_of[pid], i) for pid, i, _ in log] == [
+        (64, 0), (128, 0), (256, 0), (512, 0), (64, 1), (128, 1), (256, 1), (512, 1),
+        (128, 2), (512, 2), (128, 3), (512, 3)]
+    # rows are written as they complete: the agreeing ones after the second round
+    assert [(r["seq_len"], r["instances"]) for r in rows] == [(64, 2), (256, 2), (128, 4),
+                                                              (512, 4)]
+
+
 def test_more_instances_only_while_one_more_fits_in_the_point_budget():
     from tests.fake_workers import around
 

@@ -201,7 +201,7 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
                 if row["status"] == "ok" and row.get("trace_file"):
                     on_trace(point, row)
             row["attempt"] = 1
-            if _incomplete(row, spec):
+            if _wants_another(row, spec):
                 held.add(point.point_id)
             else:
                 write(row)
@@ -233,39 +233,56 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
     return summary
 
 
-def _incomplete(row: dict, spec: SweepSpec) -> bool:
-    """An ok row with fewer instances than ``[timing].instances`` (rows of older runs,
-    without the field, are complete)."""
-    return (row["status"] == "ok"
-            and (row.get("instances") or spec.timing.instances) < spec.timing.instances)
+def _wants_another(row: dict | None, spec: SweepSpec) -> bool:
+    """Does an ok row want one more instance in this pass? While it has fewer than
+    ``[timing].instances``; then, up to ``max_instances``, while they disagree
+    (instances.disagree) and one more, at their mean cost, still fits in
+    ``[budget].point_seconds``. Rows of older runs, without the field, are complete."""
+    if row is None or row["status"] != "ok" or row.get("instances") is None:
+        return False
+    timing, taken = spec.timing, row["instances"]
+    if taken < timing.instances:
+        return True
+    spent = row.get("point_wall_s") or 0.0
+    return (taken < timing.max_instances and instances.disagree([row], timing.instance_rtol)
+            and spent + spent / taken <= spec.budget.point_seconds)
 
 
 def complete(spec: SweepSpec, points: list[Point], latest: dict[str, dict], held: set[str],
              workers: list[Worker], write: Callable[[dict], None], run_id: str,
              counts: dict[str, int], on_start: Callable[[Point], None] = lambda p: None
              ) -> float:
-    """Take the rest of the instances of every point in ``latest`` that is _incomplete
-    (the first pass's, or a run interrupted after it), in grid order. Each completed
-    row, same attempt, is written, replaces the point's row in ``latest`` and leaves
-    ``held``; ``counts`` follows a point whose next instance failed. Returns the
-    seconds inside the new instances' timed samples."""
+    """Take the rest of the instances of every point in ``latest`` that wants another
+    (_wants_another), in rounds: each round takes one more instance of every such point,
+    in grid order. A point's instances are then a whole round apart in time: the
+    machine's slow spells last seconds (docs/measurement.md), and two instances taken
+    back to back fall in the same spell, where their agreement proves nothing.
+
+    A row is written once it wants no more instances, same attempt; until then it stays
+    in ``held`` (Ctrl-C writes it as far as it got). ``counts`` follows a point whose
+    next instance failed. Returns the seconds inside the new instances' timed samples."""
     measured = 0.0
-    for i, point in enumerate(points):
-        old = latest.get(point.point_id)
-        if old is None or not _incomplete(old, spec):
-            continue
-        on_start(point)
-        row = measure_instances(point, spec, workers, run_id, first=i, earlier=old)
-        row["attempt"] = old.get("attempt") or 1
-        write(row)
-        latest[point.point_id] = row
-        counted = point.point_id in held  # measured first in this session, so in counts
-        held.discard(point.point_id)
-        if row["status"] != "ok" and counted:
-            counts["ok"] -= 1
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
-        measured += (row.get("measured_s") or 0.0) - (old.get("measured_s") or 0.0)
-    return measured
+    counted = set(held)  # measured first in this session, so already in counts
+    while True:
+        due = [(i, p) for i, p in enumerate(points) if _wants_another(latest.get(p.point_id), spec)]
+        if not due:
+            return measured
+        for i, point in due:
+            old = latest[point.point_id]
+            on_start(point)
+            row = measure_instances(point, spec, workers, run_id, first=i, earlier=old,
+                                    upto=old["instances"] + 1)
+            row["attempt"] = old.get("attempt") or 1
+            latest[point.point_id] = row
+            measured += (row.get("measured_s") or 0.0) - (old.get("measured_s") or 0.0)
+            if row["status"] != "ok" and point.point_id in counted:
+                counts["ok"] -= 1
+                counts[row["status"]] = counts.get(row["status"], 0) + 1
+            if _wants_another(row, spec):
+                held.add(point.point_id)
+            else:
+                write(row)
+                held.discard(point.point_id)
 
 
 def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
