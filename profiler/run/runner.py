@@ -166,9 +166,9 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
     trace (None: nowhere); ``on_trace(point, row)`` once a trace was written.
 
     A point's instances are interleaved in time: the first pass takes one instance of
-    every point, then ``complete`` takes the rest, a pass later. A slow spell of the
-    machine that no counter sees then falls on one instance, where the instances'
-    disagreement shows it, not on all of them. An ok point's row is written once it is
+    every point, then ``complete`` takes the rest in rounds, a round apart. A slow spell
+    of the machine that no counter sees then falls on one instance, where the
+    instances' disagreement shows it, not on all of them. An ok point's row is written once it is
     complete (or, on Ctrl-C, as far as it got); a failure at once. Last, the second
     pass (``remeasure``) within ``[budget].remeasure_seconds``."""
     t0 = time.perf_counter()
