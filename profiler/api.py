@@ -264,7 +264,8 @@ def compare(base: Run | str | Path, new: Run | str | Path,
     if spec_diffs and not allow_spec_change:
         raise UsageError(f"the runs were measured with different specs: {'; '.join(spec_diffs)}"
                          " (pass --allow-spec-change to compare them anyway)")
-    rows = comparing.compare_runs(base_rows, new_rows, t)
+    # the budget of the new run (a different one is refused above, or allowed by the user)
+    rows = comparing.compare_runs(base_rows, new_rows, t, comparing.point_budget(new_dir))
     warnings, info = comparing.env_differences(base_dir, new_dir, base_rows, new_rows)
     warnings = [f"sweep.toml {d}" for d in spec_diffs] + spec_warnings + warnings
     return RunComparison(base=base_dir, new=new_dir, threshold=t, rows=tuple(rows),

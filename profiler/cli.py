@@ -161,7 +161,9 @@ def _add_compare(sub) -> None:
         help="compare two runs point by point; exit 1 on a regression beyond the noise",
         description="Match points between BASE_RUN and NEW_RUN and classify each from the "
                     "medians of its independent instances: regressed when every new instance "
-                    "is slower than every base instance by more than the threshold. Exit 1 "
+                    "is slower than every base instance by more than the threshold, and by "
+                    "more than the runs' drift (3 sigma of new/base over the points of the "
+                    "same device and threads). Exit 1 "
                     "when any point regressed, 0 otherwise, 2 on bad input or when the runs' "
                     "sweep.toml differ in [models], [timing] or [budget].")
     p.add_argument("base", metavar="BASE_RUN")

@@ -493,3 +493,85 @@ def test_spec_differences_that_do_not_change_the_timing_are_allowed(tmp_path, ca
     (new / "sweep.toml").unlink()
     assert main(["compare", str(base), str(new)]) == 0
     assert "has no sweep.toml" in capsys.readouterr().err
+
+
+def _two_instance(p, median_s, rel=0.01):
+    """An ok row of two instances at median_s * (1 -+ rel / 2)."""
+    lo, hi = median_s * (1 - rel / 2), median_s * (1 + rel / 2)
+    return row_of(p, latency_samples_s=[lo] * 3 + [hi] * 3, instance_sizes=[3, 3],
+                  instance_medians_s=[lo, hi])
+
+
+def test_the_runs_drift_is_the_mad_of_log_ratios_per_device_and_threads():
+    points = grid(seq_lens=(32, 64, 128, 256))  # 16 points at 2 threads
+    factors = [1.0, 1.02, 0.98, 1.05, 0.95, 1.10, 0.90, 1.0] * 2
+    base = {p.point_id: _two_instance(p, 1e-3) for p in points}
+    new = {p.point_id: _two_instance(p, 1e-3 * f) for p, f in
+           zip(points, factors, strict=True)}
+    # log ratios: 0, ±0.0198, ±0.0488 (1.05 and 0.95 are not symmetric in logs), ±0.10
+    logs = np.log(factors)
+    mad = np.median(np.abs(logs - np.median(logs)))
+    assert compare.runs_drift(base, new) == {("cpu", 2): pytest.approx(1.4826 * mad)}
+    # fewer than DRIFT_MIN_POINTS matched points: not known
+    few = dict(list(new.items())[:compare.DRIFT_MIN_POINTS - 1])
+    assert compare.runs_drift(base, few) == {}
+
+
+def test_a_change_within_the_runs_drift_is_inconclusive_beyond_it_is_judged():
+    p = grid()[0]
+    base, new = _two_instance(p, 1e-3), _two_instance(p, 1.25e-3)
+    # both instances 25% slower: the instance rule alone calls it a regression ...
+    assert compare.compare_pair(p.point_id, base, new, 0.1).verdict == "regressed"
+    # ... but where unchanged points of the group drift with sigma 10% (3 sigma: 35%)
+    # a 25% change is inside the drift; with sigma 5% (3 sigma: 16%) it is not
+    c = compare.compare_pair(p.point_id, base, new, 0.1, drift=0.10)
+    assert c.verdict == "inconclusive" and c.note == "within the runs' drift (±35% at 3 sigma)"
+    assert compare.compare_pair(p.point_id, base, new, 0.1, drift=0.05).verdict == "regressed"
+    # an improvement is held to the same rule
+    assert compare.compare_pair(p.point_id, new, base, 0.1, drift=0.10).verdict == "inconclusive"
+
+
+def test_a_drifting_machine_does_not_fail_compare_a_real_slowdown_does(tmp_path):
+    rng = np.random.default_rng(5)
+    points = grid(seq_lens=(32, 64, 128, 256, 512))  # 20 points at 2 threads
+    base = {p.point_id: _two_instance(p, base_latency(p)) for p in points}
+    # unchanged code on a drifting machine: each point's both instances off by the
+    # same factor, sd 10% in logs; the point at index 3 drew +25%
+    drift = np.exp(rng.normal(0.0, 0.10, len(points)))
+    drift[3] = 1.25
+    new = {p.point_id: _two_instance(p, base_latency(p) * f) for p, f in
+           zip(points, drift, strict=True)}
+    verdicts = {c.key: c.verdict for c in compare.compare_runs(base, new, 0.1)}
+    assert "regressed" not in verdicts.values()
+    # a real 2x slowdown of one point stands out of that drift
+    slow = points[7].point_id
+    new[slow] = _two_instance(points[7], base_latency(points[7]) * 2.0 * drift[7])
+    verdicts = {c.key: c.verdict for c in compare.compare_runs(base, new, 0.1)}
+    assert [k for k, v in verdicts.items() if v == "regressed"] == [slow]
+
+
+def test_a_budget_skip_is_no_regression_when_base_itself_took_longer_than_the_budget():
+    p = grid(models=("lstm",), phases=("inference",), seq_lens=(64,))[0]
+    over = row_of(p, "skipped", error="predicted 11.4 s for 9 calls (~1.26 s/call) > point "
+                                      "budget 10 s")
+    took = dict(_two_instance(p, 1.5), point_wall_s=13.8)
+    c = compare.compare_pair(p.point_id, took, over, 0.1, point_seconds=10.0)
+    assert (c.verdict, c.note) == ("inconclusive", "new skipped: over the point budget, which "
+                                   "base exceeded too (13.8 s)")
+    c = compare.compare_pair(p.point_id, over, took, 0.1, point_seconds=10.0)
+    assert c.verdict == "inconclusive" and c.note.startswith("base skipped")
+    # within the budget in base: the curve got slower, a regression
+    fits = dict(took, point_wall_s=6.0)
+    assert compare.compare_pair(p.point_id, fits, over, 0.1, point_seconds=10.0).verdict == \
+        "regressed"
+    # budget unknown (no sweep.toml): as before
+    assert compare.compare_pair(p.point_id, took, over, 0.1).verdict == "regressed"
+
+
+def test_the_point_budget_comes_from_the_runs_sweep_toml(tmp_path):
+    run = write_run(tmp_path / "r", grid()[:1], seed=1,
+                    spec=SPEC + "[budget]\npoint_seconds = 7.5\n")
+    assert compare.point_budget(run) == 7.5
+    assert compare.point_budget(write_run(tmp_path / "none", [], seed=1, spec=None)) is None
+    (run / "sweep.toml").write_text("[grid]\nmodel = 3\n")  # no longer parses
+    assert compare.point_budget(run) is None

@@ -35,6 +35,19 @@ medians above as the noise, no split of them into a base and a new run is
 flagged, and a 20% slowdown is caught whenever the base instances are free of
 the slow process (tests/test_compare.py).
 
+Drift. A virtual machine can run a whole stretch of one run 20-30% slower than the
+other, on every process alike, with no counter in the guest showing it: two runs of
+unchanged code *here* had two 2-thread points with both instances 20-25% slower in
+the new run (docs/measurement.md). So the runs' drift is measured too: per device
+and thread count, the spread of log(new/base) over every matched point (sigma from
+the median absolute deviation, robust to the few points that really changed; at
+least DRIFT_MIN_POINTS of them). A point whose |log ratio| is within DRIFT_Z sigma
+of no change is "inconclusive" ("within the runs' drift"), whatever its instances
+say: with 2 instances a side, the instance ranges cannot see a spell that lasts
+longer than a round. A change common to every point of a group (the machine, or
+the code, got slower everywhere) moves the median, not the spread: it is still
+judged by the instance rule.
+
 Records written before instances existed hold one process's samples: one
 instance. With one instance on both sides lo = hi = ratio, so the rule is the
 threshold alone, and the note says that the run-to-run noise is unknown ("noise unknown").
@@ -53,6 +66,14 @@ from profiler.errors import UsageError
 from profiler.measure.timing import MIN_SAMPLES_FLOOR
 from profiler.records import Point
 from profiler.run.store import ENV_FILE, SWEEP_FILE, load_env, load_results
+
+# Drift: the spread of log(new/base) over a group's matched points needs this many
+# points to be known, and a point is within the drift inside this many sigma of no
+# change (one-sided 0.13% per point: about one false alarm in six compares of 120
+# points of noise alone).
+DRIFT_MIN_POINTS = 8
+DRIFT_Z = 3.0
+MAD_TO_SIGMA = 1.4826  # sigma of a normal distribution from its median absolute deviation
 
 # An instance counts when its median rests on at least as many samples as the
 # sampler ever stops at (it may stop at MIN_SAMPLES_FLOOR when out of time):
@@ -169,13 +190,31 @@ def _median(a: np.ndarray) -> float | None:
     return float(np.median(a)) if a.size else None
 
 
+def _took_over(row: dict, point_seconds: float | None) -> bool:
+    """Did an ok row take longer than the point budget (all its instances' wall time)?"""
+    return point_seconds is not None and (row.get("point_wall_s") or 0.0) > point_seconds
+
+
+def point_budget(run_dir: str | Path) -> float | None:
+    """[budget].point_seconds of a run's sweep.toml; None without a readable one."""
+    from profiler.run.spec import parse_spec  # spec imports torch-side modules; only here
+
+    path = Path(run_dir) / SWEEP_FILE
+    try:
+        return parse_spec(path.read_text(encoding="utf-8"), str(path)).budget.point_seconds
+    except (OSError, UsageError):
+        return None
+
+
 def _over_budget(row: dict) -> bool:
     """A row skipped because its predicted time exceeded the point budget (runner.py)."""
     return row.get("status") == "skipped" and "budget" in (row.get("error") or "")
 
 
-def _failure_verdict(base: dict, new: dict) -> tuple[str, str]:
-    """(verdict, note) for a point that is not ok on at least one side."""
+def _failure_verdict(base: dict, new: dict, point_seconds: float | None = None
+                     ) -> tuple[str, str]:
+    """(verdict, note) for a point that is not ok on at least one side. ``point_seconds``:
+    the runs' point budget ([budget].point_seconds), None where not known."""
     bs, ns = base.get("status", "ok"), new.get("status", "ok")
     # A point that ran before and fails now is a regression (an OOM is the worst
     # slowdown); so is one now skipped because it is predicted to exceed the point
@@ -184,24 +223,37 @@ def _failure_verdict(base: dict, new: dict) -> tuple[str, str]:
     # the failure itself is flagged at its own point.
     if bs == "ok" and ns != "skipped":
         return "regressed", f"new failed: {ns}"
+    # ... unless the side that ran it took longer than the budget itself: the budget skip
+    # is predicted from the curve's smaller points, and a point near the budget is
+    # skipped in one run and squeezed in, over the budget, in the other.
     if bs == "ok" and _over_budget(new):
+        if _took_over(base, point_seconds):
+            return "inconclusive", (f"new skipped: over the point budget, which base "
+                                    f"exceeded too ({base['point_wall_s']:.3g} s)")
         return "regressed", "new skipped: over the point budget"
     if ns == "ok" and bs != "skipped":
         return "improved", f"base failed: {bs}"
     if ns == "ok" and _over_budget(base):
+        if _took_over(new, point_seconds):
+            return "inconclusive", (f"base skipped: over the point budget, which new "
+                                    f"exceeded too ({new['point_wall_s']:.3g} s)")
         return "improved", "base skipped: over the point budget"
     return "not-comparable", f"base {bs}, new {ns}"
 
 
-def compare_pair(key: str, base: dict, new: dict, threshold: float) -> Comparison:
-    """Compare one point present in both runs."""
+def compare_pair(key: str, base: dict, new: dict, threshold: float,
+                 drift: float | None = None, point_seconds: float | None = None
+                 ) -> Comparison:
+    """Compare one point present in both runs. ``drift``: sigma of log(new/base) over
+    the point's group (runs_drift), or None where not known; ``point_seconds``: the
+    runs' point budget (_failure_verdict)."""
     p = _point(new)
     b, n = instance_medians(base), instance_medians(new)
     common = dict(key=key, label=p.label(), sort_key=_sort_key(p), base_median=_median(b),
                   new_median=_median(n), base_instances=int(b.size),
                   new_instances=int(n.size))
     if base.get("status", "ok") != "ok" or new.get("status", "ok") != "ok":
-        verdict, note = _failure_verdict(base, new)
+        verdict, note = _failure_verdict(base, new, point_seconds)
         return Comparison(**common, verdict=verdict, note=note)
     if not b.size or not n.size:
         return Comparison(**common, verdict="inconclusive",
@@ -216,6 +268,11 @@ def compare_pair(key: str, base: dict, new: dict, threshold: float) -> Compariso
         notes.append(f"contended {' and '.join(contended)}")
     elif verdict == "inconclusive":
         notes.append("instances overlap")
+    elif (verdict in ("regressed", "improved") and drift is not None
+          and abs(np.log(ratio)) <= DRIFT_Z * drift):
+        verdict = "inconclusive"
+        notes.append(f"within the runs' drift (±{np.expm1(DRIFT_Z * drift):.0%} at "
+                     f"{DRIFT_Z:g} sigma)")
     single = [side for side, a in (("base", b), ("new", n)) if a.size == 1]
     if single:
         notes.append(f"1 instance in {' and '.join(single)}: noise unknown")
@@ -228,13 +285,42 @@ def _sort_key(p: Point) -> tuple:
             p.seq_len)
 
 
-def compare_runs(base: dict[str, dict], new: dict[str, dict],
-                 threshold: float) -> list[Comparison]:
-    """Every point of either run, compared, in a stable (model, phase, ..., n) order."""
+def _drift_group(row: dict) -> tuple:
+    """Points whose run-to-run drift is alike: one device and thread count."""
+    p = _point(row)
+    return p.device, p.threads
+
+
+def runs_drift(base: dict[str, dict], new: dict[str, dict]) -> dict[tuple, float]:
+    """Per _drift_group: sigma of log(new/base) over the matched ok points with instances
+    on both sides (MAD-based), for groups of at least DRIFT_MIN_POINTS points."""
+    logs: dict[tuple, list[float]] = {}
+    for key in base.keys() & new.keys():
+        b, n = base[key], new[key]
+        if b.get("status", "ok") != "ok" or n.get("status", "ok") != "ok":
+            continue
+        bi, ni = instance_medians(b), instance_medians(n)
+        if bi.size and ni.size:
+            logs.setdefault(_drift_group(n), []).append(float(np.log(np.median(ni)
+                                                                     / np.median(bi))))
+    out = {}
+    for group, values in logs.items():
+        if len(values) >= DRIFT_MIN_POINTS:
+            v = np.asarray(values)
+            out[group] = MAD_TO_SIGMA * float(np.median(np.abs(v - np.median(v))))
+    return out
+
+
+def compare_runs(base: dict[str, dict], new: dict[str, dict], threshold: float,
+                 point_seconds: float | None = None) -> list[Comparison]:
+    """Every point of either run, compared, in a stable (model, phase, ..., n) order.
+    ``point_seconds``: the runs' point budget, where known (point_budget)."""
     out = []
+    drift = runs_drift(base, new)
     for key in base.keys() | new.keys():
         if key in base and key in new:
-            out.append(compare_pair(key, base[key], new[key], threshold))
+            out.append(compare_pair(key, base[key], new[key], threshold,
+                                    drift.get(_drift_group(new[key])), point_seconds))
             continue
         only = "only-in-base" if key in base else "only-in-new"
         row = base.get(key) or new[key]

@@ -43,7 +43,9 @@ class Context:
         t = self.threshold
         return (f"regressed: every new instance > {1 + t:.3g} x every base instance (instance "
                 f"range above {1 + t:.3g}); improved: range below {1 / (1 + t):.3g}; "
-                "inconclusive: new/base beyond those but the ranges overlap, or contended")
+                "inconclusive: new/base beyond those but the ranges overlap, within the "
+                "runs' drift (3 sigma of new/base over the points of the same device and "
+                "threads), or contended")
 
 
 def _cells(c: Comparison) -> list[str]:
