@@ -25,7 +25,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-_FMT = argparse.ArgumentDefaultsHelpFormatter
+class _FMT(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows an option's default, except where there is none to show (None, a
+    flag's False) or the help already says what it is."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _add_sweep(sub) -> None:

@@ -126,6 +126,12 @@ def test_every_command_has_help(capsys):
         assert e.value.code == 0
         out = capsys.readouterr().out
         assert out.startswith("usage: python -m profiler " + cmd)
+        # a default is shown once, and only where there is one
+        flat = " ".join(out.split())
+        assert "(default: None)" not in flat and "(default: False)" not in flat
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    assert "(default: 10%)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_models_lists_param_counts(capsys, in_repo):
