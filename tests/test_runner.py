@@ -1,6 +1,8 @@
 """Runner logic: prediction and pruning (pure), and the failure paths through a real
 worker process with deliberately failing models (tests/fake_models.py)."""
 
+import math
+
 import pytest
 
 from profiler.records import Point, point_of, result_row
@@ -12,28 +14,37 @@ def test_predict_power_law_through_last_two():
     assert predict_latency([], 64) is None
     assert predict_latency([(100, 2.0)], 400) == pytest.approx(8.0)  # one point: linear
     # 1 s at 100, 4 s at 200 -> exponent 2 -> 16 s at 400
-    assert predict_latency([(100, 1.0), (200, 4.0)], 400) == pytest.approx(16.0)
-    assert predict_latency([(50, 0.25), (100, 1.0), (200, 4.0)], 400) == pytest.approx(16.0)
+    assert predict_latency([(50, 0.3), (100, 1.0), (200, 4.0)], 400) == pytest.approx(16.0)
     # exponent clamped to [1, 3]: flat launch-bound curves are still assumed to grow
     assert predict_latency([(100, 1.0), (200, 1.0)], 400) == pytest.approx(2.0)
     assert predict_latency([(100, 1.0), (200, 100.0)], 400) == pytest.approx(800.0)
 
 
-def test_prediction_follows_a_slope_that_grows_as_the_quadratic_term_takes_over():
-    # t = a n + b n^2 with the quadratic term equal to the linear one at n = 512
-    def cost(n):
-        return 1e-5 * n + 1e-5 * n * n / 512
+def test_prediction_takes_the_steepest_slope_its_sibling_curves_showed_over_the_step():
+    from profiler.run.runner import sibling_slopes
 
-    pts = [(n, cost(n)) for n in (32, 128, 512)]
-    truth = cost(2048)
-    # slopes 1.12 then 1.34 (true slope to 2048: 1.66). The last slope alone predicts
-    # 64% of the truth ...
-    assert predict_latency(pts[1:], 2048) < 0.65 * truth
-    # ... with its growth added (1.34 + 0.22), 87%
-    assert 0.85 * truth < predict_latency(pts, 2048) < truth
-    # a slope that shrinks (launch overhead fading) is not extrapolated downwards
-    flat = [(32, 1.0), (128, 16.0), (512, 64.0)]  # slopes 2 then 1
-    assert predict_latency(flat, 2048) == pytest.approx(256.0)
+    # t = a n + b n^2, quadratic term equal to the linear one at n = 512: the slope over
+    # 128 -> 512 is 1.34, over 512 -> 2048 1.66. The last slope alone predicts 64% of
+    # the truth at 2048; a sibling that already measured 512 -> 2048 gives it exactly.
+    def cost(n, scale=1.0):
+        return scale * (1e-5 * n + 1e-5 * n * n / 512)
+
+    def point(batch, threads, n, model="transformer"):
+        return Point(model, n, batch, "cpu", "float32", threads, "train_step")
+
+    own = [(n, cost(n, 8)) for n in (128, 512)]
+    assert predict_latency(own, 2048) < 0.65 * cost(2048, 8)
+    curves = {point(8, 1, 0).series: Curve(measured=own),
+              point(1, 1, 0).series: Curve(measured=[(n, cost(n)) for n in (512, 2048)]),
+              point(1, 2, 0).series: Curve(measured=[(512, 1.0)]),  # no 2048: no slope
+              point(1, 1, 0, "lstm").series: Curve(measured=[(512, 1.0), (2048, 64.0)])}
+    slopes = sibling_slopes(curves, point(8, 1, 2048))
+    assert slopes == [pytest.approx(math.log(cost(2048) / cost(512)) / math.log(4))]
+    assert predict_latency(own, 2048, slopes) == pytest.approx(cost(2048, 8))
+    # a shallower sibling does not lower the curve's own slope
+    assert predict_latency(own, 2048, [0.5]) == predict_latency(own, 2048)
+    # nothing measured on the point's own curve yet: no step to compare
+    assert sibling_slopes(curves, point(8, 2, 2048)) == []
 
 
 def test_skip_reasons():

@@ -53,33 +53,57 @@ def _slope(a: tuple[int, float], b: tuple[int, float]) -> float | None:
     return None
 
 
-def predict_latency(measured: list[tuple[int, float]], seq_len: int) -> float | None:
+def predict_latency(measured: list[tuple[int, float]], seq_len: int,
+                    sibling_slopes: Iterable[float] = ()) -> float | None:
     """Per-call latency at seq_len, extrapolated as a power law from the last point.
 
-    The exponent is the last two points' slope, plus, with three points, the amount the
-    slope grew over the last step: a cost a*n + b*n^2 steepens as its quadratic term
-    takes over, and the last slope alone underestimates the next point (a Transformer
-    train step, batch 8, 1 thread: slopes 0.96 then 1.37, next 1.77; predicted from
-    1.37 at 7 s of a 10 s budget, it took 13.6 s). Clamped to [1, 3]; from one point,
-    linear. None without data."""
+    The exponent is the steepest of the last two points' slope and ``sibling_slopes``:
+    the slopes sibling curves (the same model and phase at another batch or thread
+    count) showed over the same step of n. How a cost grows with n is the model's at
+    that n, and a curve turning quadratic steepens where its own last slope cannot
+    see it: a Transformer train step (batch 8, 1 thread) was predicted from its 128 ->
+    512 slope (1.37) at 7 s of a 10 s budget and took 13.6 s (slope 1.77); its batch-1
+    sibling had already shown 1.65 over 512 -> 2048. Clamped to [1, 3]; from one
+    point, linear. None without data."""
     if not measured:
         return None
     pts = sorted(measured)
     n1, t1 = pts[-1]
-    k = 1.0
-    last = _slope(pts[-2], pts[-1]) if len(pts) >= 2 else None
-    if last is not None:
-        before = _slope(pts[-3], pts[-2]) if len(pts) >= 3 else None
-        k = last + max(0.0, last - before) if before is not None else last
-        k = min(3.0, max(1.0, k))
+    slopes = [k for k in [_slope(pts[-2], pts[-1]) if len(pts) >= 2 else None,
+                          *sibling_slopes] if k is not None]
+    k = min(3.0, max(1.0, *slopes)) if slopes else 1.0
     return t1 * (seq_len / n1) ** k
 
 
-def skip_reason(point: Point, curve: Curve, budget_s: float, calls: int) -> str | None:
-    """Why not to run ``point`` (``calls`` calls at least), or None to run it."""
+def sibling_slopes(curves: dict[tuple, Curve], point: Point) -> list[float]:
+    """Slopes of the curves of ``point``'s model, phase, device, dtype and attention at
+    other batch sizes and thread counts, over the step from its curve's last measured
+    n to point.seq_len, where such a curve measured both ends."""
+    own = curves.get(point.series)
+    if own is None or not own.measured:
+        return []
+    last = max(own.measured)[0]
+    out = []
+    for series, curve in curves.items():
+        siblings = (series[0], series[2], series[3], series[5], series[6])
+        if series == point.series or siblings != (point.model, point.device, point.dtype,
+                                                  point.phase, point.attention):
+            continue
+        at = dict(curve.measured)
+        if last in at and point.seq_len in at:
+            slope = _slope((last, at[last]), (point.seq_len, at[point.seq_len]))
+            if slope is not None:
+                out.append(slope)
+    return out
+
+
+def skip_reason(point: Point, curve: Curve, budget_s: float, calls: int,
+                slopes: Iterable[float] = ()) -> str | None:
+    """Why not to run ``point`` (``calls`` calls at least), or None to run it.
+    ``slopes``: its sibling curves' slopes over the same step (sibling_slopes)."""
     if curve.stopped_by:
         return curve.stopped_by
-    predicted = predict_latency(curve.measured, point.seq_len)
+    predicted = predict_latency(curve.measured, point.seq_len, slopes)
     if predicted is not None and predicted * calls > budget_s:
         return (f"predicted {predicted * calls:.1f} s for {calls} calls "
                 f"(~{predicted:.3g} s/call) > point budget {budget_s:g} s")
@@ -207,7 +231,8 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
                 break
             on_start(point)
             curve = curves.setdefault(point.series, Curve())
-            reason = skip_reason(point, curve, budget.point_seconds, calls_per_point(spec.timing))
+            reason = skip_reason(point, curve, budget.point_seconds, calls_per_point(spec.timing),
+                                 sibling_slopes(curves, point))
             if reason:
                 row = result_row(point, status="skipped", error=reason, run_id=run_id)
             else:
