@@ -80,7 +80,8 @@ def test_unavailable_device_flag(capsys, in_repo):
     if torch.cuda.is_available():
         pytest.skip("cuda exists here")
     code, err = run_cli(capsys, "sweep", "smoke", "--device", "cuda")
-    assert code == 2 and "device 'cuda' is not available here; available: cpu" in err
+    assert code == 2 and "--device: device 'cuda' is not available here; available: cpu" in err
+    assert "smoke.toml" not in err  # the flag asked for it, not the preset
 
 
 def test_out_with_results_needs_resume(tmp_path, capsys, in_repo):

@@ -8,6 +8,7 @@ Nothing here prints or renders: the API renders the report, the CLI the summary.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import datetime
 from pathlib import Path
@@ -59,7 +60,12 @@ def choose_spec(spec_or_preset: SpecLike | None = None, out: str | Path | None =
                                  "resume without a spec to continue that run")
     else:
         spec = asked(_asked_spec("default" if spec_or_preset is None else spec_or_preset))
-    spec = resolve(spec)
+    if grid_overrides and "device" in grid_overrides and not resume:
+        # the devices came from --device: one that is not here is the flag's error
+        spec = dataclasses.replace(resolve(dataclasses.replace(spec, source="--device")),
+                                   source=spec.source)
+    else:
+        spec = resolve(spec)
     specs.check_models(spec)  # every model builds (on the meta device) before any point runs
     return spec
 
