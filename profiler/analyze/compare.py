@@ -38,15 +38,21 @@ the slow process (tests/test_compare.py).
 Drift. A virtual machine can run a whole stretch of one run 20-30% slower than the
 other, on every process alike, with no counter in the guest showing it: two runs of
 unchanged code *here* had two 2-thread points with both instances 20-25% slower in
-the new run (docs/measurement.md). So the runs' drift is measured too: per device
-and thread count, the spread of log(new/base) over every matched point (sigma from
-the median absolute deviation, robust to the few points that really changed; at
-least DRIFT_MIN_POINTS of them). A point whose |log ratio| is within DRIFT_Z sigma
-of no change is "inconclusive" ("within the runs' drift"), whatever its instances
-say: with 2 instances a side, the instance ranges cannot see a spell that lasts
-longer than a round. A change common to every point of a group (the machine, or
-the code, got slower everywhere) moves the median, not the spread: it is still
-judged by the instance rule.
+the new run (docs/measurement.md). So the runs' drift is measured too (runs_drift):
+per device and thread count, how far log(new/base) strays from the median of its
+model and phase, over every matched point (at least DRIFT_MIN_POINTS). A point whose
+|log ratio| is within DRIFT_Z sigma of no change is "inconclusive" ("within the
+runs' drift"), whatever its instances say: with 2 instances a side, the instance
+ranges cannot see a spell that lasts longer than a round.
+
+Sigma comes from the 90th percentile of those deviations, not their median: between
+two runs of unchanged code they are heavy-tailed, a tight core and about one point
+in eight 15-35% off. The median absolute deviation saw only the core (sigma 3-5% at
+1 thread) and put those points at 4-7 sigma: three were called regressed. Each
+model and phase is centred on its own median, so a change to one model's code, or
+to one phase, moves that median and does not widen the spread; a change common to
+every point (the machine, or the code, got slower everywhere) moves every median.
+Either is still judged by the instance rule.
 
 Records written before instances existed hold one process's samples: one
 instance. With one instance on both sides lo = hi = ratio, so the rule is the
@@ -69,11 +75,11 @@ from profiler.run.store import ENV_FILE, SWEEP_FILE, load_env, load_results
 
 # Drift: the spread of log(new/base) over a group's matched points needs this many
 # points to be known, and a point is within the drift inside this many sigma of no
-# change (one-sided 0.13% per point: about one false alarm in six compares of 120
-# points of noise alone).
-DRIFT_MIN_POINTS = 8
+# change (one-sided 0.13% per point for a normal spread).
+DRIFT_MIN_POINTS = 20  # a 90th percentile of fewer is one or two points
 DRIFT_Z = 3.0
-MAD_TO_SIGMA = 1.4826  # sigma of a normal distribution from its median absolute deviation
+# sigma from the 90th percentile of absolute deviations: for a normal, it is 1.645 sigma
+DRIFT_QUANTILE, Q90_TO_SIGMA = 0.90, 1 / 1.6449
 
 # An instance counts when its median rests on at least as many samples as the
 # sampler ever stops at (it may stop at MIN_SAMPLES_FLOOR when out of time):
@@ -292,22 +298,27 @@ def _drift_group(row: dict) -> tuple:
 
 
 def runs_drift(base: dict[str, dict], new: dict[str, dict]) -> dict[tuple, float]:
-    """Per _drift_group: sigma of log(new/base) over the matched ok points with instances
-    on both sides (MAD-based), for groups of at least DRIFT_MIN_POINTS points."""
-    logs: dict[tuple, list[float]] = {}
+    """Per _drift_group: sigma of log(new/base) for unchanged code (module docstring),
+    from the matched ok points with instances on both sides: each (model, phase)'s log
+    ratios about their own median, pooled; sigma = their DRIFT_QUANTILE absolute
+    deviation as a normal's sigma. Groups of fewer than DRIFT_MIN_POINTS deviations
+    (a model and phase with one point has none) are left out."""
+    logs: dict[tuple, dict[tuple, list[float]]] = {}
     for key in base.keys() & new.keys():
         b, n = base[key], new[key]
         if b.get("status", "ok") != "ok" or n.get("status", "ok") != "ok":
             continue
         bi, ni = instance_medians(b), instance_medians(n)
         if bi.size and ni.size:
-            logs.setdefault(_drift_group(n), []).append(float(np.log(np.median(ni)
-                                                                     / np.median(bi))))
+            p = _point(n)
+            logs.setdefault(_drift_group(n), {}).setdefault((p.model, p.phase), []).append(
+                float(np.log(np.median(ni) / np.median(bi))))
     out = {}
-    for group, values in logs.items():
-        if len(values) >= DRIFT_MIN_POINTS:
-            v = np.asarray(values)
-            out[group] = MAD_TO_SIGMA * float(np.median(np.abs(v - np.median(v))))
+    for group, curves in logs.items():
+        deviations = [abs(v - np.median(values)) for values in curves.values()
+                      if len(values) >= 2 for v in values]
+        if len(deviations) >= DRIFT_MIN_POINTS:
+            out[group] = Q90_TO_SIGMA * float(np.quantile(deviations, DRIFT_QUANTILE))
     return out
 
 
