@@ -75,6 +75,12 @@ def predict_latency(measured: list[tuple[int, float]], seq_len: int,
     return t1 * (seq_len / n1) ** k
 
 
+def _sibling_key(series: tuple) -> tuple:
+    """A curve's series (records.Point.series) without its batch size and threads."""
+    model, _batch, device, dtype, _threads, phase, attention = series
+    return model, device, dtype, phase, attention
+
+
 def sibling_slopes(curves: dict[tuple, Curve], point: Point) -> list[float]:
     """Slopes of the curves of ``point``'s model, phase, device, dtype and attention at
     other batch sizes and thread counts, over the step from its curve's last measured
@@ -84,10 +90,9 @@ def sibling_slopes(curves: dict[tuple, Curve], point: Point) -> list[float]:
         return []
     last = max(own.measured)[0]
     out = []
+    key = _sibling_key(point.series)
     for series, curve in curves.items():
-        siblings = (series[0], series[2], series[3], series[5], series[6])
-        if series == point.series or siblings != (point.model, point.device, point.dtype,
-                                                  point.phase, point.attention):
+        if series == point.series or _sibling_key(series) != key:
             continue
         at = dict(curve.measured)
         if last in at and point.seq_len in at:
@@ -136,9 +141,9 @@ def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
     each instance of a point is in a different process, and ``first`` (the point's
     index) rotates which processes a point starts in. ``upto``: take this many
     instances and stop (the first pass takes one). Otherwise ``[timing].instances``
-    are taken, counting those of ``earlier`` (the point's row so far), and more, up
-    to ``max_instances``, while they disagree (instances.disagree) and one more, as
-    long as the last, still fits in ``[budget].point_seconds``. The first failure
+    are taken, counting those of ``earlier`` (the point's row so far), and more while
+    the row wants another (_wants_another, the rule of the completing rounds, here
+    back to back: the second pass's budget is short). The first failure
     (oom, error, timeout, crash) is the point's row: a failure is data. ``trace_path``:
     instance 0's profiled pass also exports the point's trace there. ``latency_only``: no
     instance runs the profiled pass (the second pass keeps the first pass's)."""
@@ -148,14 +153,8 @@ def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
     def taken() -> int:
         return sum(r.get("instances") or 1 for r in rows)
 
-    def another_fits() -> bool:
-        spent = sum(r.get("point_wall_s") or 0.0 for r in rows)
-        return spent + (rows[-1].get("point_wall_s") or 0.0) <= budget.point_seconds
-
     wanted = max(1, timing.instances) if upto is None else upto
-    while taken() < wanted or (
-            upto is None and taken() < timing.max_instances
-            and instances.disagree(rows, timing.instance_rtol) and another_fits()):
+    while taken() < wanted or (upto is None and _wants_another(instances.combine(rows), spec)):
         worker = workers[(first + taken()) % len(workers)]
         outcome, detail = worker.measure(
             point, spec.models.get(point.model, {}), timing, max_time_s=budget.point_seconds,
