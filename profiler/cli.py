@@ -167,7 +167,8 @@ def _add_compare(sub) -> None:
         "compare", formatter_class=_FMT,
         help="compare two runs point by point; exit 1 on a regression beyond the noise",
         description="Match points between BASE_RUN and NEW_RUN and classify each from the "
-                    "medians of its independent instances: regressed when every new instance "
+                    "floors (fastest samples) of its independent instances: regressed when "
+                    "every new instance "
                     "is slower than every base instance by more than the threshold, and by "
                     "more than the runs' drift (3 sigma of new/base over the points of the "
                     "same device and threads). Exit 1 "

@@ -72,11 +72,13 @@ RESULT_FIELDS = (
     "device", "device_name", "dtype", "threads", "phase", "attention",
     # outcome
     "status", "error",
-    # latency of one call of the phase, seconds; derived from latency_samples_s
-    "latency_s", "latency_iqr_s", "latency_mean_s", "latency_min_s", "latency_rel_iqr",
+    # latency of one call of the phase, seconds; derived from latency_samples_s.
+    # latency_s is the floor: the fastest kept sample of any instance (instances.py);
+    # latency_median_s the typical call: the median of the instance medians
+    "latency_s", "latency_median_s", "latency_iqr_s", "latency_mean_s", "latency_min_s",
+    "latency_rel_iqr",
     "noisy", "latency_samples_s", "calls_per_sample", "samples", "warmup_calls",
-    # replication: latency_s is the median of the instance medians (instances.py);
-    # latency_samples_s holds the instances' kept samples one after another,
+    # replication: latency_samples_s holds the instances' kept samples one after another,
     # instance_sizes[i] of them for instance i
     "instances", "instance_medians_s", "instance_sizes",
     # contention (contention.py): run-queue wait / (wall x threads) over the kept samples

@@ -15,10 +15,11 @@ def instance_row(point, samples, contended=False, contention=0.001, run_id="t",
     """A row as measure.measure_point returns it for one instance."""
     st = summarize(samples)
     return result_row(
-        point, status="ok", run_id=run_id, family="fake", latency_s=st.median,
-        latency_iqr_s=st.iqr, latency_mean_s=st.mean, latency_min_s=st.min,
+        point, status="ok", run_id=run_id, family="fake", latency_s=st.min,
+        latency_median_s=st.median, latency_iqr_s=st.iqr, latency_mean_s=st.mean,
+        latency_min_s=st.min,
         latency_rel_iqr=st.rel_iqr, noisy=st.noisy, latency_samples_s=list(samples),
-        samples=st.n, tokens_per_s=point.tokens / st.median, measured_s=sum(samples),
+        samples=st.n, tokens_per_s=point.tokens / st.min, measured_s=sum(samples),
         point_wall_s=wall_s, instance_medians_s=[st.median], instance_sizes=[st.n],
         instances=1, contention=contention, contended_samples=3 if contended else 0,
         contended=contended)

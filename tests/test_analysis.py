@@ -284,17 +284,23 @@ def test_a_contended_point_is_kept_out_of_fits_and_crossovers():
     assert len(A.ok(frame(rows))) == 2 * len(NS)
 
 
-def test_intervals_pool_the_clean_points_of_a_noise_level():
+def test_intervals_take_the_typical_gap_of_the_clean_points_of_a_noise_level():
     rows = []
-    for n, meds in ((64, [1.0, 1.02]), (128, [2.0, 2.08]), (256, [4.0, 8.0])):
-        r = row("lstm", n, float(np.median(meds)))
-        r.update(instance_medians_s=meds, contended=(n == 256))
+    # instance floors (seconds; 3 samples each, the floor first): gaps ln(1.02),
+    # ln(1.04), and ln(2) at the contended point, which stays out of the typical gap
+    for n, floors in ((64, [1.0, 1.02]), (128, [2.08, 2.0, 2.5]), (256, [4.0, 8.0])):
+        r = row("lstm", n, min(floors))
+        r.update(latency_samples_s=[x * f for x in floors for f in (1.0, 1.01, 1.02)],
+                 instance_sizes=[3] * len(floors), contended=(n == 256))
         rows.append(r)
     out = A.intervals(frame(rows)).set_index("point_id")
-    d1, d2 = math.log(1.02), math.log(1.04)
-    # the contended point (ratio 2) is not in the pool; residuals |d| / sqrt(2), twice each
-    var = (1.4826 * (d1 + d2) / 2 / math.sqrt(2)) ** 2
-    half = 12.706 * math.sqrt(max(var, d1**2 / 2) / 2)  # df = round(0.37 * 2) = 1
+    typical = (math.log(1.02) + math.log(1.04)) / 2  # median of the two clean gaps
     first = out.loc[rows[0]["point_id"]]
-    assert first["ci_low_s"] == pytest.approx(1.01 * math.exp(-half))
+    half = math.log(1.02) + typical
+    assert first["ci_low_s"] == pytest.approx(math.exp(-half))
+    assert first["ci_high_s"] == pytest.approx(math.exp(half))
     assert first["ci_rel"] == pytest.approx(math.exp(half) - 1)
+    second = out.loc[rows[1]["point_id"]]  # the slow third instance does not widen it
+    assert second["ci_high_s"] == pytest.approx(2.0 * math.exp(math.log(1.04) + typical))
+    third = out.loc[rows[2]["point_id"]]  # contended: its own gap still counts for itself
+    assert third["ci_high_s"] == pytest.approx(8.0 * math.exp(typical))

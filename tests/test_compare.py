@@ -64,17 +64,19 @@ def process_medians(rng, median_s, k, sigma=0.015, slow_share=0.0, slow=1.5):
     return m * np.where(rng.random(k) < slow_share, slow, 1.0)
 
 
-def instance_fields(rng, medians, per_instance=8, spread=0.015):
-    """The record fields of instances with these medians: samples within ~spread of
-    each median (a few outliers, as a GC or a context switch leaves), flat and sized."""
-    samples = []
-    for m in medians:
-        s = rng.lognormal(0.0, spread, per_instance)
+def instance_fields(rng, levels, per_instance=8, spread=0.015):
+    """The record fields of instances at these levels (seconds): samples within ~spread
+    of each level (a few outliers, as a GC or a context switch leaves, only ever
+    slower), flat and sized."""
+    samples, medians = [], []
+    for m in levels:
+        s = m * rng.lognormal(0.0, spread, per_instance)
         s[rng.random(per_instance) < 0.1] *= 1.5
-        samples += (m * s / np.median(s)).tolist()  # the instance's median is m exactly
-    return dict(latency_samples_s=samples, latency_s=float(np.median(medians)),
-                instance_medians_s=[float(m) for m in medians],
-                instance_sizes=[per_instance] * len(medians), contended=False, attempt=1)
+        samples += s.tolist()
+        medians.append(float(np.median(s)))
+    return dict(latency_samples_s=samples, latency_s=min(samples),
+                instance_medians_s=medians,
+                instance_sizes=[per_instance] * len(levels), contended=False, attempt=1)
 
 
 def row_of(p: Point, status="ok", **fields) -> dict:
@@ -278,7 +280,8 @@ def test_an_instance_needs_only_the_samplers_floor_of_samples():
     p = grid()[0]
     slow = dict(latency_samples_s=[0.30, 0.31, 0.30, 0.31, 0.30, 0.30], instance_sizes=[3, 3],
                 instance_medians_s=[0.30, 0.30])
-    slower = dict(slow, instance_medians_s=[0.45, 0.46])
+    slower = dict(latency_samples_s=[0.45, 0.46, 0.45, 0.46, 0.46, 0.46], instance_sizes=[3, 3],
+                  instance_medians_s=[0.45, 0.46])
     c = compare.compare_pair(p.point_id, row_of(p, **slow), row_of(p, **slower), 0.1)
     assert c.verdict == "regressed" and c.base_instances == c.new_instances == 2
     # Records without instances: their samples are one instance; 3 samples suffice.
@@ -456,7 +459,7 @@ def test_classify_rule(ratio, lo, hi, verdict):
 
 def test_ratio_interval_pairs_fastest_new_with_slowest_base():
     ratio, lo, hi = compare.ratio_interval(np.array([10.0, 12.0, 11.0]), np.array([13.0, 14.0]))
-    assert (ratio, lo, hi) == (13.5 / 11.0, 13.0 / 12.0, 14.0 / 10.0)
+    assert (ratio, lo, hi) == (13.0 / 10.0, 13.0 / 12.0, 14.0 / 10.0)  # floors: min / min
 
 
 def test_spec_changes_are_refused_and_every_key_named(tmp_path, capsys):

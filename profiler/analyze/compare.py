@@ -12,11 +12,12 @@ measured in five processes gave medians of 18.65, 18.68, 18.09, 19.50 and
 28.75 ms. A bootstrap over one process's samples claimed a precision the next
 process did not have: two runs of unchanged code came out 25 regressed and 39
 improved. An instance is one independent measurement (fresh process, model and
-inputs) and its median is one number; how far those numbers spread is the
-noise between runs.
+inputs) and its floor, the fastest of its kept samples, is one number; how far
+those numbers spread is the noise between runs. A point's latency is the fastest of
+its instance floors (measure/instances.py): interference only adds time.
 
 The rule, per point, with t the threshold (default 10%):
-  ratio = median(new instance medians) / median(base instance medians)
+  ratio = min(new instance floors) / min(base instance floors)
   lo    = min(new) / max(base)    the fastest new instance against the slowest base one
   hi    = max(new) / min(base)
   regressed     lo > 1 + t: every new instance is more than t slower than every
@@ -69,6 +70,7 @@ from pathlib import Path
 import numpy as np
 
 from profiler.errors import UsageError
+from profiler.measure import instances
 from profiler.measure.timing import MIN_SAMPLES_FLOOR
 from profiler.records import Point
 from profiler.run.store import ENV_FILE, SWEEP_FILE, load_env, load_results
@@ -107,9 +109,9 @@ class Comparison:
     sort_key: tuple
     verdict: str  # one of VERDICTS
     note: str = ""
-    base_median: float | None = None  # median of the instance medians
-    new_median: float | None = None
-    ratio: float | None = None  # new / base of those medians
+    base_latency: float | None = None  # the floor: fastest of the instance floors
+    new_latency: float | None = None
+    ratio: float | None = None  # new / base of those floors
     lo: float | None = None  # min(new instances) / max(base instances)
     hi: float | None = None  # max(new instances) / min(base instances)
     base_instances: int = 0  # instances that counted on each side
@@ -155,28 +157,29 @@ def load_run(run_dir: str | Path) -> dict[str, dict]:
     return rows
 
 
-def instance_medians(row: dict) -> np.ndarray:
-    """Median seconds per call of each instance of ``row`` that rests on enough samples.
+def instance_floors(row: dict) -> np.ndarray:
+    """The floor (fastest kept sample, seconds per call) of each instance of ``row`` that
+    rests on at least MIN_SAMPLES samples.
 
-    A row without ``instance_medians_s`` (written before instances existed) is one
-    instance: the median of its samples."""
-    medians = row.get("instance_medians_s")
-    if medians:
-        sizes = row.get("instance_sizes")
-        if not sizes or len(sizes) != len(medians):
-            sizes = [MIN_SAMPLES] * len(medians)  # sizes unknown: trust the writer
-        kept = [m for m, k in zip(medians, sizes, strict=True) if m is not None and m > 0
-                and k >= MIN_SAMPLES]
+    A row without per-instance samples but with ``instance_medians_s`` takes those
+    medians as its instances' values; a row written before instances existed is one
+    instance (its samples)."""
+    samples = row.get("latency_samples_s")
+    if samples:
+        kept = [min(s) for s in instances.split(row) if len(s) >= MIN_SAMPLES and min(s) > 0]
         return np.asarray(kept, dtype=float)
-    samples = [s for s in row.get("latency_samples_s") or [] if s is not None]
-    if len(samples) < MIN_SAMPLES or np.median(samples) <= 0:
-        return np.asarray([], dtype=float)
-    return np.asarray([np.median(samples)], dtype=float)
+    medians = row.get("instance_medians_s") or []
+    sizes = row.get("instance_sizes")
+    if not sizes or len(sizes) != len(medians):
+        sizes = [MIN_SAMPLES] * len(medians)  # sizes unknown: trust the writer
+    kept = [m for m, k in zip(medians, sizes, strict=True) if m is not None and m > 0
+            and k >= MIN_SAMPLES]
+    return np.asarray(kept, dtype=float)
 
 
 def ratio_interval(base: np.ndarray, new: np.ndarray) -> tuple[float, float, float]:
-    """(ratio, lo, hi) of the rule in the module docstring, from instance medians."""
-    ratio = float(np.median(new) / np.median(base))
+    """(ratio, lo, hi) of the rule in the module docstring, from instance floors."""
+    ratio = float(new.min() / base.min())
     return ratio, float(new.min() / base.max()), float(new.max() / base.min())
 
 
@@ -192,8 +195,8 @@ def classify(ratio: float, lo: float, hi: float, threshold: float) -> str:
     return "unchanged"
 
 
-def _median(a: np.ndarray) -> float | None:
-    return float(np.median(a)) if a.size else None
+def _floor(a: np.ndarray) -> float | None:
+    return float(a.min()) if a.size else None
 
 
 def _took_over(row: dict, point_seconds: float | None) -> bool:
@@ -254,9 +257,9 @@ def compare_pair(key: str, base: dict, new: dict, threshold: float,
     the point's group (runs_drift), or None where not known; ``point_seconds``: the
     runs' point budget (_failure_verdict)."""
     p = _point(new)
-    b, n = instance_medians(base), instance_medians(new)
-    common = dict(key=key, label=p.label(), sort_key=_sort_key(p), base_median=_median(b),
-                  new_median=_median(n), base_instances=int(b.size),
+    b, n = instance_floors(base), instance_floors(new)
+    common = dict(key=key, label=p.label(), sort_key=_sort_key(p), base_latency=_floor(b),
+                  new_latency=_floor(n), base_instances=int(b.size),
                   new_instances=int(n.size))
     if base.get("status", "ok") != "ok" or new.get("status", "ok") != "ok":
         verdict, note = _failure_verdict(base, new, point_seconds)
@@ -308,11 +311,11 @@ def runs_drift(base: dict[str, dict], new: dict[str, dict]) -> dict[tuple, float
         b, n = base[key], new[key]
         if b.get("status", "ok") != "ok" or n.get("status", "ok") != "ok":
             continue
-        bi, ni = instance_medians(b), instance_medians(n)
+        bi, ni = instance_floors(b), instance_floors(n)
         if bi.size and ni.size:
             p = _point(n)
             logs.setdefault(_drift_group(n), {}).setdefault((p.model, p.phase), []).append(
-                float(np.log(np.median(ni) / np.median(bi))))
+                float(np.log(ni.min() / bi.min())))
     out = {}
     for group, curves in logs.items():
         deviations = [abs(v - np.median(values)) for values in curves.values()
@@ -336,12 +339,12 @@ def compare_runs(base: dict[str, dict], new: dict[str, dict], threshold: float,
         only = "only-in-base" if key in base else "only-in-new"
         row = base.get(key) or new[key]
         p = _point(row)
-        inst = instance_medians(row)
-        med = _median(inst)
+        inst = instance_floors(row)
+        med = _floor(inst)
         out.append(Comparison(key=key, label=p.label(), sort_key=_sort_key(p), verdict=only,
                               note="" if row.get("status", "ok") == "ok" else row["status"],
-                              base_median=med if key in base else None,
-                              new_median=None if key in base else med,
+                              base_latency=med if key in base else None,
+                              new_latency=None if key in base else med,
                               base_instances=inst.size if key in base else 0,
                               new_instances=0 if key in base else inst.size))
     return sorted(out, key=lambda c: c.sort_key)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from profiler.analyze import fit
-from profiler.measure import stats
+from profiler.measure import instances, stats
 from profiler.records import RESULT_FIELDS
 
 # The columns that identify a curve over seq_len (Point.series, by name).
@@ -30,7 +30,8 @@ SCAN = ("mingru", "minlstm")
 FIXED_DOMINANT_SHARE = 0.5
 
 _NUMERIC = ["params", "seq_len", "batch_size", "tokens", "threads", "latency_s",
-            "latency_iqr_s", "latency_mean_s", "latency_min_s", "latency_rel_iqr",
+            "latency_median_s", "latency_iqr_s", "latency_mean_s", "latency_min_s",
+            "latency_rel_iqr",
             "calls_per_sample", "samples", "warmup_calls", "tokens_per_s", "flops",
             "flops_per_s", "peak_memory_bytes", "peak_memory_reserved_bytes",
             "nvml_used_bytes", "measured_s", "point_wall_s", "state_bytes", "bytes_moved",
@@ -75,19 +76,22 @@ NOISE_GROUP = ["device", "threads"]
 
 
 def intervals(df: pd.DataFrame) -> pd.DataFrame:
-    """95% latency interval of every ok row, from its instances (stats.instance_interval)
-    with the between-instance variance pooled per device and thread count. Columns:
-    point_id, ci_low_s, ci_high_s, ci_rel (the larger relative distance from latency_s);
-    NaN where a row has no instance medians (an older run) or no pool."""
+    """95% interval of every ok row's latency (its floor), from its instances'
+    floors (stats.floor_interval), with the typical gap taken per device and thread
+    count over the points not contended. Columns: point_id, ci_low_s, ci_high_s, ci_rel
+    (the larger relative distance from latency_s); NaN where a row has fewer than two
+    instances or its group has no gap."""
     rows = df[df["status"] == "ok"]
     out = []
     for _, sub in _groups(rows, NOISE_GROUP):
-        meds = [m if isinstance(m, list) else [] for m in sub["instance_medians_s"]]
+        floors = [instances.floors(r) for r in sub.to_dict("records")]
         # a contended point's instances measured the neighbour: not the noise level
-        pooled = stats.pooled_log_variance(
-            [m for m, flagged in zip(meds, sub["contended"], strict=True) if not flagged])
-        for (_, r), m in zip(sub.iterrows(), meds, strict=True):
-            ci = stats.instance_interval(m, pooled) if m else None
+        gaps = [instances.floor_gap(f) for f, flagged in zip(floors, sub["contended"],
+                                                             strict=True) if flagged is not True]
+        gaps = [g for g in gaps if np.isfinite(g)]
+        typical = float(np.median(gaps)) if gaps else None
+        for (_, r), f in zip(sub.iterrows(), floors, strict=True):
+            ci = stats.floor_interval(f, typical)
             lo, hi = ci if ci else (math.nan, math.nan)
             rel = max(r["latency_s"] - lo, hi - r["latency_s"]) / r["latency_s"] if ci \
                 else math.nan

@@ -110,7 +110,8 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
                          instance_sizes=[st.n], instances=1)
         if instance > 0:  # latency only; instance 0 carries memory, operators and kernels
             return result_row(
-                point, status="ok", **fields, latency_s=st.median, latency_iqr_s=st.iqr,
+                point, status="ok", **fields, latency_s=st.min, latency_median_s=st.median,
+                latency_iqr_s=st.iqr,
                 latency_mean_s=st.mean, latency_min_s=st.min, latency_rel_iqr=st.rel_iqr,
                 noisy=st.noisy, latency_samples_s=samples.per_call_s,
                 calls_per_sample=samples.calls_per_sample, samples=st.n,
@@ -132,12 +133,13 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
                              TORCH_DTYPES[point.dtype].itemsize, attn)
         return result_row(
             point, status="ok", **fields,
-            latency_s=st.median, latency_iqr_s=st.iqr, latency_mean_s=st.mean,
+            latency_s=st.min, latency_median_s=st.median, latency_iqr_s=st.iqr,
+            latency_mean_s=st.mean,
             latency_min_s=st.min, latency_rel_iqr=st.rel_iqr, noisy=st.noisy,
             latency_samples_s=samples.per_call_s, calls_per_sample=samples.calls_per_sample,
             samples=st.n, warmup_calls=samples.warmup_calls,
-            tokens_per_s=tokens / st.median, state_bytes=step.state_bytes,
-            flops=flops, flops_per_s=flops / st.median if flops else None,
+            tokens_per_s=tokens / st.min, state_bytes=step.state_bytes,
+            flops=flops, flops_per_s=flops / st.min if flops else None,
             flops_source=flops_source, flops_note=flops_note,
             bytes_moved=nbytes, arithmetic_intensity=flops / nbytes if flops and nbytes else None,
             peak_memory_bytes=mem.peak_bytes, peak_memory_reserved_bytes=mem.reserved_bytes,

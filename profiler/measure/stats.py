@@ -56,74 +56,20 @@ def summarize(samples: Sequence[float]) -> SampleStats:
                        mean=float(a.mean()), min=float(a.min()), n=int(a.size))
 
 
-# Student's t, two-sided 95% (0.975 quantile), for 1..30 degrees of freedom.
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-         2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+def floor_interval(floors: Sequence[float], typical_gap: float | None
+                   ) -> tuple[float, float] | None:
+    """95% interval of a point's floor (the fastest of its instance ``floors``, seconds).
 
-
-def t975(df: int) -> float:
-    """0.975 quantile of Student's t with ``df`` degrees of freedom (df >= 1).
-
-    Beyond the table, the Cornish-Fisher expansion z + (z^3 + z) / (4 df) is within
-    0.001 of the exact value."""
-    if df < 1:
-        raise ValueError("df must be at least 1")
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df)
-
-
-def log_deviations(medians: Sequence[float]) -> tuple[float, int]:
-    """(sum of squared deviations of log medians from their mean, degrees of freedom)."""
-    y = np.log(np.asarray(medians, dtype=float))
-    return float(((y - y.mean()) ** 2).sum()), int(y.size - 1)
-
-
-# The MAD estimates sigma with ~37% of the efficiency of the standard deviation for
-# normal data: its effective degrees of freedom are about that share of the nominal.
-MAD_EFFICIENCY = 0.37
-MAD_TO_SIGMA = 1.4826  # sigma = 1.4826 * median(|residual|) for normal residuals
-
-
-def pooled_log_variance(points: Sequence[Sequence[float]]) -> tuple[float, int] | None:
-    """Between-instance variance of log latency, pooled over points that share a noise
-    level (one device and thread count): (variance, degrees of freedom), or None when
-    no point has two instances. Pooling gives a two-instance point the degrees of
-    freedom of the whole run instead of one.
-
-    Robust: sigma from the median absolute residual, each residual y - mean(y) scaled
-    by sqrt(k / (k - 1)) so that it has variance sigma^2 whatever the point's k.
-    Whole processes are sometimes off by tens of percent (docs/measurement.md); a few
-    such points must widen their own intervals (instance_interval), not everyone's."""
-    residuals, df = [], 0
-    for medians in points:
-        k = len(medians)
-        if k >= 2:
-            y = np.log(np.asarray(medians, dtype=float))
-            residuals.extend(np.abs(y - y.mean()) * np.sqrt(k / (k - 1)))
-            df += k - 1
-    if not df:
+    Half-width in log space: the point's own gap (log of its second-fastest floor over
+    its fastest: how closely an independent instance reproduced it) plus
+    ``typical_gap``, the median of that gap over the points of the same device and
+    thread count (a small own gap can be luck). Calibrated on five recorded pairs of
+    idle `default` runs: one run's floor lay within the two runs' combined half-widths
+    (sqrt(h1^2 + h2^2)) of the other's for 94.6% of points at 1 thread and 95.3% at 2;
+    the own gap alone covered 81% (docs/measurement.md). None with fewer than two
+    floors or no typical gap."""
+    if len(floors) < 2 or typical_gap is None or not np.isfinite(typical_gap):
         return None
-    sigma = MAD_TO_SIGMA * float(np.median(residuals))
-    return sigma**2, max(1, round(MAD_EFFICIENCY * df))
-
-
-def instance_interval(medians: Sequence[float], pooled: tuple[float, int] | None
-                      ) -> tuple[float, float] | None:
-    """95% interval of a point's latency (the median of its instance medians).
-
-    In log space: center ± t(df) * s / sqrt(k), with s^2 the larger of the pooled
-    between-instance variance and the point's own (an instance that disagrees widens
-    its own interval), df from the pool. None without a pool or with one instance and
-    no pool to lean on."""
-    if pooled is None or not medians:
-        return None
-    var, df = pooled
-    if len(medians) >= 2:
-        own, own_df = log_deviations(medians)
-        var = max(var, own / own_df)
-    center = float(np.log(np.median(medians)))
-    half = t975(df) * np.sqrt(var / len(medians))
-    return float(np.exp(center - half)), float(np.exp(center + half))
+    low, second = sorted(floors)[:2]
+    half = float(np.log(second / low)) + typical_gap
+    return float(low * np.exp(-half)), float(low * np.exp(half))

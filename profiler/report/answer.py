@@ -155,9 +155,10 @@ def draw_headline(inputs: ReportInputs, ref: dict, fig_dir: Path) -> Image | Non
     fig.tight_layout()
     return plotting.image(fig, fig_dir, FIGURE,
                  "LSTM vs Transformer: latency against sequence length",
-                 "Median latency per call at the configuration every comparison on this "
-                 "screen uses, log-log; k is the fitted exponent over the upper half of n "
-                 "(latency ∝ nᵏ: 1 linear, 2 quadratic). Hollow markers: contended points, "
+                 "Latency per call (the floor: the fastest clean sample over the point's "
+                 "instances) at the configuration every comparison on this screen uses, "
+                 "log-log; k is the fitted exponent over the upper half of n (latency ∝ "
+                 "nᵏ: 1 linear, 2 quadratic). Hollow markers: contended points, "
                  "left out of every fit.")[0]
 
 

@@ -41,7 +41,9 @@ class Context:
 
     def rule(self) -> str:
         t = self.threshold
-        return (f"regressed: every new instance > {1 + t:.3g} x every base instance (instance "
+        return (f"each instance counts by its floor (fastest sample); new/base: of the "
+                f"points' floors; regressed: every new instance > {1 + t:.3g} x every base "
+                f"instance (instance "
                 f"range above {1 + t:.3g}); improved: range below {1 / (1 + t):.3g}; "
                 "inconclusive: new/base beyond those but the ranges overlap, within the "
                 "runs' drift (3 sigma of new/base over the points of the same device and "
@@ -51,11 +53,11 @@ class Context:
 def _cells(c: Comparison) -> list[str]:
     ratio = "-" if c.ratio is None else f"{c.ratio:.3f}"
     interval = "-" if c.lo is None else f"[{c.lo:.3f}, {c.hi:.3f}]"
-    return [c.label, fmt_time(c.base_median), fmt_time(c.new_median), ratio, interval,
+    return [c.label, fmt_time(c.base_latency), fmt_time(c.new_latency), ratio, interval,
             f"{c.base_instances}/{c.new_instances}", c.verdict, c.note]
 
 
-HEADERS = ["point", "base median", "new median", "new/base", "instance range",
+HEADERS = ["point", "base floor", "new floor", "new/base", "instance range",
            "instances", "verdict", "note"]  # instances: base/new
 VERDICT_COLUMN = HEADERS.index("verdict")
 NUMERIC = {1, 2, 3, 4, 5}  # right-aligned columns

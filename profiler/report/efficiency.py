@@ -1,4 +1,4 @@
-"""The "Efficiency" section: achieved FLOP/s (the FLOPs of a call / its median latency)
+"""The "Efficiency" section: achieved FLOP/s (the FLOPs of a call / its latency (the floor))
 against a matmul in the same dtype on the same device and threads (peak.json), and
 where each model's FLOPs came from.
 
@@ -174,7 +174,7 @@ def section(inputs: ReportInputs, fig_dir: Path) -> Section:
     eff, peaks = inputs.efficiency, inputs.peaks
     blocks = [Paragraph("Achieved FLOP/s = the FLOPs of a call (matrix products, counted as "
                         "the kernel runs them: a causal fused attention kernel visits n(n+1)/2 "
-                        "query-key pairs) / its median latency, compared with a large matmul "
+                        "query-key pairs) / its latency (the floor), compared with a large matmul "
                         "in the same dtype on the same device and threads, measured at sweep "
                         "start (peak.json)."),
               Bullets((["Matmul peak: " + s for s in peak_lines(peaks)] if peaks else
@@ -186,7 +186,7 @@ def section(inputs: ReportInputs, fig_dir: Path) -> Section:
     blocks += plotting.image(
         plot_efficiency(eff), fig_dir, "flops_efficiency",
         "Achieved FLOP/s and share of the matmul peak",
-        "Analytic FLOPs / median latency; dashed: the matmul peak measured at sweep start "
+        "Analytic FLOPs / latency (the floor); dashed: the matmul peak measured at sweep start "
         "for the same device, dtype and threads (dotted: the datasheet figure, where known).")
     if inputs.reference is not None:
         blocks.append(Bullets(efficiency_sentences(eff, inputs.reference)

@@ -49,7 +49,9 @@ def method_lines(records: pd.DataFrame) -> list[str]:
                                 for d, n in names.items()),
         f"Timer: {values('timer')}; warm-up calls per point: {span('warmup_calls')}; "
         f"calls per sample: {span('calls_per_sample')}.",
-        "Latency is the median of the instance medians of each point: each instance is a "
+        "Latency is the floor of each point: the fastest clean sample over its instances "
+        "(interference only adds time; the typical call, the median of the instance "
+        "medians, is latency_median_s in the records). Each instance is a "
         "fresh model on fresh inputs, each in a different worker process "
         + (f"({span('instances')} instances, {fmt_n(samples.min())}–{fmt_n(samples.max())} "
            "samples per point); " if len(samples) else "; ")

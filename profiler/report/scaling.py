@@ -230,9 +230,9 @@ def section(inputs: ReportInputs, fig_dir: Path) -> Section:
     blocks += plotting.image(
         plot_latency(inputs.records, inputs.exponents), fig_dir, "latency_vs_seq_len",
         "Latency vs sequence length",
-        "Median latency per call, log-log. Dashed lines: power law fitted over the upper "
-        "half of n, labelled with its exponent k; dotted: slopes 1 (linear) and 2 "
-        "(quadratic) for reference.")
+        "Latency per call (the floor over the point's instances), log-log. Dashed lines: "
+        "power law fitted over the upper half of n, labelled with its exponent k; dotted: "
+        "slopes 1 (linear) and 2 (quadratic) for reference.")
     blocks += plotting.image(
         plot_quadratic_share(A.quadratic_shares(inputs.records, inputs.decompositions)),
         fig_dir, "quadratic_share", "Share of the quadratic term",

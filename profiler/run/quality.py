@@ -7,7 +7,8 @@ the figures (hollow) but no fit, crossover or finding rests on them.
 The second pass (runner.remeasure) measures again, in fresh worker processes and
 within ``[budget].remeasure_seconds``, the points that are contended, that break
 their curve (a longer n measured faster than a shorter one beyond both points'
-instance ranges), whose instances disagree, or that are noisy, in that order.
+instance ranges), whose instances disagree on the floor (no second instance came
+within the noise of it), or that are noisy, in that order.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def own_reasons(row: dict, rtol: float) -> list[str]:
     reasons = []
     if row.get("contended"):
         reasons.append("contended")
-    if instances.disagree([row], rtol):
+    if (row.get("instances") or 1) >= 2 and not instances.floor_confirmed(row, rtol):
         reasons.append("instances disagree")
     if (row.get("latency_rel_iqr") or 0.0) >= NOISY_REL_IQR:
         reasons.append("noisy")
@@ -41,8 +42,9 @@ def own_reasons(row: dict, rtol: float) -> list[str]:
 
 
 def _range(row: dict) -> tuple[float, float]:
-    medians = row.get("instance_medians_s") or [row["latency_s"]]
-    return min(medians), max(medians)
+    """Fastest and slowest instance floor of a row (its latency alone without samples)."""
+    values = instances.floors(row) or [row["latency_s"]]
+    return min(values), max(values)
 
 
 def curve_breakers(rows: list[dict], rtol: float) -> set[str]:

@@ -275,15 +275,17 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
 def _wants_another(row: dict | None, spec: SweepSpec) -> bool:
     """Does an ok row want one more instance in this pass? While it has fewer than
     ``[timing].instances``; then, up to ``max_instances``, while they disagree
-    (instances.disagree) and one more, at their mean cost, still fits in
-    ``[budget].point_seconds``. Rows of older runs, without the field, are complete."""
+    on their floor (instances.floor_confirmed: no second instance reproduced it) and
+    one more, at their mean cost, still fits in ``[budget].point_seconds``. Rows of
+    older runs, without the field, are complete."""
     if row is None or row["status"] != "ok" or row.get("instances") is None:
         return False
     timing, taken = spec.timing, row["instances"]
     if taken < timing.instances:
         return True
     spent = row.get("point_wall_s") or 0.0
-    return (taken < timing.max_instances and instances.disagree([row], timing.instance_rtol)
+    return (taken < timing.max_instances
+            and not instances.floor_confirmed(row, timing.instance_rtol)
             and spent + spent / taken <= spec.budget.point_seconds)
 
 
@@ -360,9 +362,9 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
         measured += row.get("measured_s") or 0.0
         if row["status"] == "ok":
             if reason in POOLED_REASONS and old.get("instance_medians_s"):
-                # Instances that disagreed were clean measurements too: a slow (or fast)
-                # process is a real draw, and fresh processes can land in the same mode.
-                # The new record is the median over both attempts' instances.
+                # Instances that disagreed were clean measurements too: the new record's
+                # floor is over both attempts' instances, and a second instance near it
+                # may now confirm it.
                 row = instances.combine([old, row])
             else:
                 row = instances.with_profile(row, old)
@@ -465,9 +467,9 @@ def _learn(curves: dict[tuple, Curve], row: dict) -> None:
     point = point_of(row)
     curve = curves.setdefault(point.series, Curve())
     status = row["status"]
-    # the fastest sample predicts best: a burst of load elsewhere on the machine
-    # inflates the median of a noisy point and would skip the rest of its curve
-    latency = row.get("latency_min_s") or row.get("latency_s")
+    # the floor (the fastest sample) predicts best: a burst of load elsewhere on the
+    # machine inflates the median of a noisy point and would skip the rest of its curve
+    latency = row.get("latency_s")
     if status == "ok" and latency:
         curve.measured.append((point.seq_len, latency))
     elif status in ("oom", "timeout", "crashed") and not curve.stopped_by:
