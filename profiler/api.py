@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,9 +116,9 @@ class Run:
         return render_report(self.dir, tuple(formats), train_dir)
 
     def compare(self, base: Run | str | Path, threshold: float | str = DEFAULT_THRESHOLD,
-                allow_spec_change: bool = False) -> RunComparison:
+                allow_spec_change: bool = False, confirm: bool = False) -> RunComparison:
         """This run against a baseline: ``profiler.compare(base, self, ...)``."""
-        return compare(base, self, threshold, allow_spec_change)
+        return compare(base, self, threshold, allow_spec_change, confirm)
 
 
 def load(run_dir: str | Path) -> Run:
@@ -205,7 +205,8 @@ class RunComparison:
     ``rows``: one Comparison per point (verdict regressed / improved / unchanged /
     inconclusive / not-comparable / only-in-base / only-in-new, ratio new/base and the
     instance range); ``warnings``: differences that make timings incomparable (machine,
-    torch, spec keys when allowed); ``info``: differences by design (git commit)."""
+    torch, spec keys when allowed); ``info``: differences by design (git commit);
+    ``notes``: what the comparison did besides comparing (--confirm's measurements)."""
 
     base: Path
     new: Path
@@ -213,6 +214,7 @@ class RunComparison:
     rows: tuple[Comparison, ...]
     warnings: tuple[str, ...] = ()
     info: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def regressed(self) -> bool:
@@ -245,13 +247,18 @@ def _dir_of(run: Run | str | Path) -> Path:
 
 def compare(base: Run | str | Path, new: Run | str | Path,
             threshold: float | str = DEFAULT_THRESHOLD,
-            allow_spec_change: bool = False) -> RunComparison:
+            allow_spec_change: bool = False, confirm: bool = False,
+            on_start: Callable[[dict], None] = lambda r: None) -> RunComparison:
     """Did ``new`` get slower than ``base``? Point by point, from independent instances.
 
     A point *regressed* when every new instance is slower than every base instance by
     more than ``threshold`` (0.10 or "10%"). Runs whose sweep.toml differ in
     [models], [timing] or [budget] are refused (UsageError naming every key) unless
     ``allow_spec_change``; then the differences are warnings.
+
+    ``confirm``: measure the regressed points of ``new`` again on this machine, in fresh
+    processes, and judge again (run/confirm.py); the new rows are appended to ``new``.
+    ``on_start(row)`` as each of those measurements starts.
 
     >>> result = profiler.compare("reports/base", "reports/new")      # doctest: +SKIP
     >>> result.regressed, result.summary                              # doctest: +SKIP
@@ -265,8 +272,22 @@ def compare(base: Run | str | Path, new: Run | str | Path,
         raise UsageError(f"the runs were measured with different specs: {'; '.join(spec_diffs)}"
                          " (pass --allow-spec-change to compare them anyway)")
     # the budget of the new run (a different one is refused above, or allowed by the user)
-    rows = comparing.compare_runs(base_rows, new_rows, t, comparing.point_budget(new_dir))
+    budget = comparing.point_budget(new_dir)
+    rows = comparing.compare_runs(base_rows, new_rows, t, budget)
+    confirmed = []
+    regressed = [c.key for c in rows if c.verdict == "regressed"]
+    if confirm and regressed:
+        from profiler.run.confirm import confirm_points  # measuring: torch, workers
+
+        confirmed = confirm_points(new_dir, regressed, on_start=on_start)
+        new_rows = comparing.load_run(new_dir)
+        rows = comparing.compare_runs(base_rows, new_rows, t, budget)
     warnings, info = comparing.env_differences(base_dir, new_dir, base_rows, new_rows)
+    notes = []
+    if confirm:
+        notes.append(f"--confirm measured {len(confirmed)} of {len(regressed)} regressed "
+                     "points of NEW again (their instances pooled with the earlier ones); "
+                     f"{sum(c.verdict == 'regressed' for c in rows)} still regressed")
     warnings = [f"sweep.toml {d}" for d in spec_diffs] + spec_warnings + warnings
     return RunComparison(base=base_dir, new=new_dir, threshold=t, rows=tuple(rows),
-                         warnings=tuple(warnings), info=tuple(info))
+                         warnings=tuple(warnings), info=tuple(info), notes=tuple(notes))

@@ -185,6 +185,11 @@ def _add_compare(sub) -> None:
     p.add_argument("--allow-spec-change", action="store_true",
                    help="compare runs whose sweep.toml differ in [models], [timing] or "
                         "[budget] (the differences are printed as warnings)")
+    p.add_argument("--confirm", action="store_true",
+                   help="measure each regressed point of NEW_RUN again on this machine "
+                        "([timing].instances more instances, fresh processes; appended to "
+                        "NEW_RUN) and judge again: a slow process or spell of the machine "
+                        "rarely repeats, a slower code path does")
     p.add_argument("--format", default="table", help="table, md or html (md/html write a file)")
     p.add_argument("--out", metavar="FILE", default=None,
                    help="where md/html go (default: NEW_RUN/compare.md or .html)")
@@ -196,22 +201,29 @@ def _run_compare(args) -> int:
     from pathlib import Path
 
     from profiler import api
+    from profiler.records import point_of
     from profiler.report.compare import Context, html, markdown, print_table
     from profiler.run.store import write_text
 
     fmt = (args.format or "table").lower()
     if fmt not in ("table", "md", "html"):
         raise UsageError(f"--format {args.format!r}: expected table, md or html")
-    result = api.compare(args.base, args.new, args.threshold, args.allow_spec_change)
     out = None
     if fmt != "table":
-        out = Path(args.out) if args.out else result.new / f"compare.{fmt}"
-        if not out.parent.is_dir():
+        out = Path(args.out) if args.out else Path(args.new) / f"compare.{fmt}"
+        if args.out and not out.parent.is_dir():  # before --confirm measures anything
             raise UsageError(f"--out {out}: directory {out.parent} does not exist")
+
+    def measuring(row: dict) -> None:
+        print(f"measuring again: {point_of(row).label()}", file=sys.stderr, flush=True)
+
+    result = api.compare(args.base, args.new, args.threshold, args.allow_spec_change,
+                         confirm=args.confirm, on_start=measuring)
     for w in result.warnings:
         print(f"WARNING: runs differ: {w}", file=sys.stderr)
     ctx = Context(base=str(result.base), new=str(result.new), threshold=result.threshold,
-                  warnings=list(result.warnings), info=list(result.info))
+                  warnings=list(result.warnings), info=list(result.info),
+                  notes=list(result.notes))
     rows = list(result.rows)
     print_table(rows, ctx)
     if out is not None:

@@ -38,6 +38,7 @@ class Context:
     threshold: float
     warnings: list[str] = field(default_factory=list)
     info: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was done besides comparing
 
     def rule(self) -> str:
         t = self.threshold
@@ -84,6 +85,8 @@ def print_table(comps: list[Comparison], ctx: Context, console: Console | None =
     console.print(table)
     for line in ctx.info:
         console.print(f"note: runs differ: {line}", markup=False)
+    for line in ctx.notes:
+        console.print(f"note: {line}", markup=False)
     console.print(summary(comps), markup=False)
 
 
@@ -98,6 +101,7 @@ def document(comps: list[Comparison], ctx: Context) -> Document:
         rows.append(cells)
     runs = ([Alert("WARNING: runs differ:", w) for w in ctx.warnings]
             + [Paragraph(f"note: runs differ: {i}") for i in ctx.info]
+            + [Paragraph(f"note: {n}") for n in ctx.notes]
             + [Bullets([f"base: {ctx.base}", f"new: {ctx.new}", f"rule: {ctx.rule()}",
                         f"summary: {summary(comps)}"])])
     points = Table(HEADERS, rows, numeric=frozenset(NUMERIC),
