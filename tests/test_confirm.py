@@ -35,7 +35,7 @@ def scripted(monkeypatch, slower, log):
         return around(base_latency(p) * (1.3 if p == slower else 1.0))
 
     workers = [ScriptedWorker(script, log=log) for _ in range(2)]
-    monkeypatch.setattr(runner, "make_workers", lambda processes=2, log_path=None: workers)
+    monkeypatch.setattr(runner, "make_workers", lambda **kwargs: workers)
     return workers
 
 

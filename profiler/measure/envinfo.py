@@ -25,6 +25,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+THP_MODE_FILE = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+def transparent_huge_pages(path: Path = THP_MODE_FILE) -> str | None:
+    """The kernel's transparent huge page mode ("always", "madvise" or "never": the
+    bracketed word of the file); None where there is no such file (not Linux).
+    [timing].huge_pages asks for them with madvise: "never" refuses."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    start, end = text.find("["), text.find("]")
+    return text[start + 1:end] if 0 <= start < end else None
+
+
 def git_commit() -> str | None:
     """HEAD of the checkout the package runs from, '+dirty' if modified; None outside git."""
     root = Path(__file__).resolve().parent.parent
@@ -68,6 +83,7 @@ def collect_env() -> dict:
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "mkldnn": torch.backends.mkldnn.is_available(),
+        "transparent_huge_pages": transparent_huge_pages(),
         "devices": devices,
         "git_commit": git_commit(),
         "profiler_version": __import__("profiler").__version__,

@@ -82,8 +82,13 @@ class TimingConfig:
     # for a core is not a measurement of the model: it is discarded and taken again.
     contention_threshold: float = 0.05
     instances: int = 2  # independent instances per point: fresh model, inputs and process
-    max_instances: int = 4  # more instances, up to this, while they disagree ...
-    instance_rtol: float = 0.05  # ... i.e. their medians spread wider than this (relative)
+    max_instances: int = 4  # more instances, up to this, until a second one reaches ...
+    instance_rtol: float = 0.05  # ... the floor within this (relative)
+    # Tensors of 2 MB and more on transparent huge pages in the measuring processes
+    # (PyTorch's THP_MEM_ALLOC_ENABLE; Linux only, a no-op where THP is "never"). With
+    # 4 KB pages a large point's speed was the process's luck: an LSTM step at 105-123 ms
+    # in six processes, 82-85 ms in six with huge pages (docs/measurement.md).
+    huge_pages: bool = True
 
 
 @dataclass(frozen=True)

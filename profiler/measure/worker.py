@@ -8,6 +8,7 @@ OpenMP thread pools (fork after either is not).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -19,6 +20,24 @@ from profiler.measure.timing import TimingConfig
 from profiler.records import Point
 
 STARTUP_TIMEOUT_S = 120.0  # importing torch (and creating a CUDA context) can be slow
+# PyTorch's CPU allocator reads this once, at its first allocation: it must be in the
+# process's environment from the start (TimingConfig.huge_pages says why).
+HUGE_PAGES_ENV = "THP_MEM_ALLOC_ENABLE"
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+    """``name=value`` in os.environ while a child is spawned (it inherits the environ),
+    restored after."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = old
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -97,8 +116,9 @@ def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int,
 class Worker:
     """A measuring process; ``measure`` returns (outcome, row_or_detail)."""
 
-    def __init__(self, log_path: str | None = None):
+    def __init__(self, log_path: str | None = None, huge_pages: bool = True):
         self.log_path = log_path
+        self.huge_pages = huge_pages  # [timing].huge_pages: set in the process's environment
         # pay torch.profiler's start-up before "ready" (False: a process that will run no
         # profiled pass, or lazily, at its first)
         self.warm_profiler = True
@@ -116,7 +136,8 @@ class Worker:
         self._proc = self._ctx.Process(target=_worker_main, daemon=True, name="profiler-worker",
                                        args=(child, os.getcwd(), self.log_path, os.getpid(),
                                              self.warm_profiler))
-        self._proc.start()
+        with _environment(HUGE_PAGES_ENV, "1" if self.huge_pages else "0"):
+            self._proc.start()
         child.close()
         self._conn = parent
         self.pid = None

@@ -82,7 +82,8 @@ def confirm_points(run_dir: str | Path, point_ids: list[str],
         own = workers is None
         if own:
             workers = runner.make_workers(processes=max(runner.MIN_PROCESSES,
-                                                        spec.timing.instances))
+                                                        spec.timing.instances),
+                                          huge_pages=spec.timing.huge_pages)
             for worker in workers:
                 worker.warm_profiler = False  # latency only: no profiled pass
             runner.start_workers(workers)

@@ -177,9 +177,11 @@ def pool_size(timing: TimingConfig) -> int:
     return min(MAX_PROCESSES, max(MIN_PROCESSES, timing.max_instances))
 
 
-def make_workers(log_path: str | None = None, processes: int = MIN_PROCESSES) -> list[Worker]:
-    """The measuring processes (not started: start_workers starts them together)."""
-    return [Worker(log_path=log_path) for _ in range(processes)]
+def make_workers(log_path: str | None = None, processes: int = MIN_PROCESSES,
+                 huge_pages: bool = True) -> list[Worker]:
+    """The measuring processes (not started: start_workers starts them together);
+    ``huge_pages``: [timing].huge_pages."""
+    return [Worker(log_path=log_path, huge_pages=huge_pages) for _ in range(processes)]
 
 
 def start_workers(workers: list[Worker]) -> None:
@@ -218,7 +220,8 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
     held: set[str] = set()  # points whose first-pass row is not written yet
     own_workers = workers is None
     if own_workers:
-        workers = make_workers(processes=pool_size(spec.timing))
+        workers = make_workers(processes=pool_size(spec.timing),
+                               huge_pages=spec.timing.huge_pages)
         start_workers(workers)
     budget = spec.budget
     try:

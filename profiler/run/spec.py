@@ -94,6 +94,7 @@ POSITIVE = Rule("a finite number > 0", lambda v: 0 < v < math.inf)
 FRACTION = Rule("a number in (0, 1]", lambda v: 0 < v <= 1)
 COUNT = Rule("an integer >= 0", lambda v: 0 <= v <= MAX_INT)
 COUNT_1 = Rule("an integer >= 1", lambda v: 1 <= v <= MAX_INT)
+BOOL = Rule("true or false", lambda v: True)  # the type check (_section) is the rule
 POSITIVE_INT = Rule("a positive integer", lambda v: 1 <= v <= MAX_INT)
 
 # Every field of Budget, TimingConfig and ProfileConfig has a rule (a test checks it).
@@ -118,6 +119,7 @@ RULES = {
         "instances": COUNT_1,
         "max_instances": COUNT_1,
         "instance_rtol": POSITIVE,
+        "huge_pages": BOOL,
     },
     "profile": {
         "points": Rule(f"one of {', '.join(PROFILE_POINTS)}", lambda v: v in PROFILE_POINTS),
