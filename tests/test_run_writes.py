@@ -300,7 +300,7 @@ def test_the_job_runs_reference_points_second_pass_and_traces_in_that_order(tmp_
 
     events = []
     workers = [JobWorker(script, events), JobWorker(script, events)]
-    monkeypatch.setattr(runner, "make_workers", lambda log_path=None, processes=2: workers)
+    monkeypatch.setattr(runner, "make_workers", lambda **kwargs: workers)
     sink = ListSink(tmp_path, events)
     summary = job.run_job(spec, [a, b], [], sink, "r", known_peaks=[], traced=set())
     assert not summary.interrupted and summary.remeasured == 2
@@ -325,7 +325,7 @@ def test_planned_trace_targets_are_traced_by_their_profiled_pass_not_again(tmp_p
     events = []
     workers = [JobWorker(lambda p, i, pid: around(1e-3 * p.seq_len), events)
                for _ in range(2)]
-    monkeypatch.setattr(runner, "make_workers", lambda log_path=None, processes=2: workers)
+    monkeypatch.setattr(runner, "make_workers", lambda **kwargs: workers)
     traced = []
     sink = ListSink(tmp_path, events)
     sink.append_trace = traced.append
@@ -356,7 +356,7 @@ def test_a_target_known_only_after_the_sweep_gets_its_own_traced_pass(tmp_path, 
             return super().measure(point, *args, **kwargs)
 
     workers = [FailsAt32(lambda p, i, pid: around(1e-3), events) for _ in range(2)]
-    monkeypatch.setattr(runner, "make_workers", lambda log_path=None, processes=2: workers)
+    monkeypatch.setattr(runner, "make_workers", lambda **kwargs: workers)
     traced = []
     sink = ListSink(tmp_path, events)
     sink.append_trace = traced.append
@@ -372,7 +372,7 @@ def test_ctrl_c_during_the_reference_is_an_interrupted_summary(tmp_path, monkeyp
 
     events = []
     monkeypatch.setattr(runner, "make_workers",
-                        lambda log_path=None, processes=2: [Interrupted(None, events)])
+                        lambda **kwargs: [Interrupted(None, events)])
     spec = parse_spec(TINY)
     summary = job.run_job(spec, expand(spec), [], ListSink(tmp_path, events), "r", [], set())
     assert summary.interrupted and summary.not_run == 2 and events == []
