@@ -1,5 +1,7 @@
 """The sampling loop, driven by a fake timer: no wall-clock luck."""
 
+import pytest
+
 from profiler.measure.timing import TimingConfig, sample
 
 
@@ -136,7 +138,8 @@ def test_contended_samples_are_discarded_and_taken_again(monkeypatch):
     # samples 1 and 3 waited 40% of their thread time (over the 5% threshold)
     waits = FakeWaits([0.01, 0.40, 0.0, 0.40, 0.02, 0.0], clock, threads=2)
     cfg = TimingConfig(warmup_s=0.0, warmup_calls=1, min_time_s=0.0, max_time_s=100,
-                       min_samples=3, target_rel_iqr=0.05, contention_threshold=0.05)
+                       min_samples=3, target_rel_iqr=0.05, contention_threshold=0.05,
+                       contended_share=0.5)
     s = sample(lambda: None, lambda: None, True, ClockTimer(lambda i: 0.01, clock), cfg,
                threads=2, waits=waits)
     # three clean samples (0, 2, 4) with IQR 0 stop it; the two contended were retaken
@@ -170,6 +173,26 @@ def test_one_clean_sample_short_of_the_floor_is_still_flagged(monkeypatch):
     s = sample(lambda: None, lambda: None, True, ClockTimer(lambda i: 1.0, clock), cfg,
                threads=1, waits=waits)
     assert len(s.per_call_s) == 4 and s.contended is True and s.contended_samples == 2
+
+
+@pytest.mark.parametrize("every, flagged", [(2, True), (4, True), (6, False), (10, False)])
+def test_a_neighbour_busy_through_the_sampling_flags_the_point(every, flagged, monkeypatch):
+    # every k-th sample waited 40%: 1/2 and 1/4 of the samples discarded are over the
+    # 20% share (a neighbour there most of the time), 1/6 and 1/10 are not; the clean
+    # samples are plenty either way
+    clock = _fake_clock(monkeypatch)
+    waits = FakeWaits(lambda k: 0.4 if k % every == every - 1 else 0.0, clock, threads=2)
+    cfg = TimingConfig(warmup_s=0.0, warmup_calls=1, min_time_s=0.0, max_time_s=1.0,
+                       min_samples=3, max_samples=60, target_rel_iqr=1e-9,
+                       target_median_se=1e-9)
+    # calls of 10, 11 and 12 ms: never precise enough to stop before max_samples
+    timer = ClockTimer(lambda i: 0.01 * (1 + 0.1 * (i % 3)), clock)
+    s = sample(lambda: None, lambda: None, True, timer, cfg, threads=2, waits=waits)
+    taken = len(s.per_call_s) + (0 if s.contended else s.contended_samples)
+    assert taken == 60 and s.contended_samples == 60 // every
+    assert s.contended is flagged
+    # a flagged point keeps every sample; a clean one only its clean samples
+    assert len(s.per_call_s) == (60 if flagged else 60 - 60 // every)
 
 
 def test_without_a_wait_counter_contention_is_not_known(monkeypatch):

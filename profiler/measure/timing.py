@@ -81,6 +81,12 @@ class TimingConfig:
     # A sample whose threads spent more than this share of (wall time x threads) waiting
     # for a core is not a measurement of the model: it is discarded and taken again.
     contention_threshold: float = 0.05
+    # ... and a point whose discarded samples are more than this share of all it took is
+    # flagged even with enough clean ones: a neighbour busy through the sampling slows the
+    # samples between its bursts too (shared caches, memory bandwidth, a core's sibling),
+    # with no wait to show it. Idle, at most 9% of a point's samples were discarded over
+    # six default sweeps here; beside one busy process, 33-95% (docs/measurement.md).
+    contended_share: float = 0.2
     instances: int = 2  # independent instances per point: fresh model, inputs and process
     max_instances: int = 4  # more instances, up to this, until a second one reaches ...
     instance_rtol: float = 0.05  # ... the floor within this (relative)
@@ -137,8 +143,9 @@ def sample(run: Callable[[], object], setup: Callable[[], object], needs_setup: 
     ``waits`` (contention.SchedstatWait or a fake with ``read_ns()``) is read around
     every block: a sample whose wait share exceeds cfg.contention_threshold is
     discarded and taken again. Retakes may stretch sampling to twice its time; if
-    fewer than the sample floor came out clean by then, every sample is kept and the
-    result says ``contended``: a flagged number, never passed off as a clean one."""
+    fewer than the sample floor came out clean by then, or more than
+    cfg.contended_share of the samples taken were discarded, every sample is kept and
+    the result says ``contended``: a flagged number, never passed off as a clean one."""
     max_time_s = min(cfg.max_time_s, max_time_s or math.inf)
     min_time_s = cfg.min_time_s if min_time_s is None else min_time_s
     floor = min(MIN_SAMPLES_FLOOR, cfg.min_samples)
@@ -183,7 +190,8 @@ def sample(run: Callable[[], object], setup: Callable[[], object], needs_setup: 
                 if st.rel_iqr < cfg.target_rel_iqr or st.rel_median_se < cfg.target_median_se:
                     break
                 next_check = len(clean) + max(1, len(clean) // 10)
-        contended = len(clean) < floor
+        discarded = len(taken) - len(clean)
+        contended = len(clean) < floor or discarded > cfg.contended_share * len(taken)
         kept = taken if contended else [t for t in taken if not t.contended]
         thread_s = sum(t.thread_s for t in kept)
         contention = (sum(t.wait_ns for t in kept) * 1e-9 / thread_s

@@ -116,6 +116,7 @@ RULES = {
         "target_median_se": POSITIVE,
         "block_s": SECONDS_POSITIVE,
         "contention_threshold": FRACTION,
+        "contended_share": FRACTION,
         "instances": COUNT_1,
         "max_instances": COUNT_1,
         "instance_rtol": POSITIVE,
