@@ -19,9 +19,10 @@ def health_lines(inputs: ReportInputs, n_contended: int) -> list[str]:
     if not len(ran):
         return []
     lines = [
-        f"Contended: {n_contended} of {len(ran)} ok points could not collect enough samples "
-        "free of contention; they are drawn hollow and no fit, crossover or finding rests on "
-        "them." if ran["contention"].notna().any() else
+        f"Contended: {n_contended} of {len(ran)} ok points were measured beside a busy "
+        "neighbour (too few samples free of run-queue wait, or too many retaken); they are "
+        "drawn hollow and no fit, crossover or finding rests on them."
+        if ran["contention"].notna().any() else
         "Contention: not known (this OS gives no per-thread run-queue wait), so no "
         "point could be checked for a busy neighbour."]
     ci = A.intervals(inputs.records)["ci_rel"].dropna()
