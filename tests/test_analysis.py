@@ -304,3 +304,8 @@ def test_intervals_take_the_typical_gap_of_the_clean_points_of_a_noise_level():
     assert second["ci_high_s"] == pytest.approx(2.0 * math.exp(math.log(1.04) + typical))
     third = out.loc[rows[2]["point_id"]]  # contended: its own gap still counts for itself
     assert third["ci_high_s"] == pytest.approx(8.0 * math.exp(typical))
+    # an older run's latency_s is the median of its instances: the interval is still
+    # the floor's, and measured from it
+    rows[0]["latency_s"] = 1.01
+    older = A.intervals(frame(rows)).set_index("point_id").loc[rows[0]["point_id"]]
+    assert older["ci_rel"] == pytest.approx(math.exp(half) - 1)

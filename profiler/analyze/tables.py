@@ -79,7 +79,7 @@ def intervals(df: pd.DataFrame) -> pd.DataFrame:
     """95% interval of every ok row's latency (its floor), from its instances'
     floors (stats.floor_interval), with the typical gap taken per device and thread
     count over the points not contended. Columns: point_id, ci_low_s, ci_high_s, ci_rel
-    (the larger relative distance from latency_s); NaN where a row has fewer than two
+    (the larger relative distance from the floor); NaN where a row has fewer than two
     instances or its group has no gap."""
     rows = df[df["status"] == "ok"]
     out = []
@@ -93,8 +93,8 @@ def intervals(df: pd.DataFrame) -> pd.DataFrame:
         for (_, r), f in zip(sub.iterrows(), floors, strict=True):
             ci = stats.floor_interval(f, typical)
             lo, hi = ci if ci else (math.nan, math.nan)
-            rel = max(r["latency_s"] - lo, hi - r["latency_s"]) / r["latency_s"] if ci \
-                else math.nan
+            # about the floor, which is latency_s (an older run's latency_s is a median)
+            rel = max(min(f) - lo, hi - min(f)) / min(f) if ci else math.nan
             out.append({"point_id": r["point_id"], "ci_low_s": lo, "ci_high_s": hi,
                         "ci_rel": rel})
     return pd.DataFrame(out, columns=["point_id", "ci_low_s", "ci_high_s", "ci_rel"])
