@@ -274,19 +274,25 @@ def compare(base: Run | str | Path, new: Run | str | Path,
     # the budget of the new run (a different one is refused above, or allowed by the user)
     budget = comparing.point_budget(new_dir)
     rows = comparing.compare_runs(base_rows, new_rows, t, budget)
-    confirmed = []
-    regressed = [c.key for c in rows if c.verdict == "regressed"]
-    if confirm and regressed:
+    asked, measured = set(), 0  # --confirm: points measured again, rows they gave
+    while confirm:
+        # Judged again, the runs' drift may come out narrower (a confirmed point no
+        # longer widens it) and call another point regressed: it is measured too, so
+        # every point left regressed was measured again. Each point at most once.
+        todo = [c.key for c in rows if c.verdict == "regressed" and c.key not in asked]
+        if not todo:
+            break
         from profiler.run.confirm import confirm_points  # measuring: torch, workers
 
-        confirmed = confirm_points(new_dir, regressed, on_start=on_start)
+        asked.update(todo)
+        measured += len(confirm_points(new_dir, todo, on_start=on_start))
         new_rows = comparing.load_run(new_dir)
         rows = comparing.compare_runs(base_rows, new_rows, t, budget)
     warnings, info = comparing.env_differences(base_dir, new_dir, base_rows, new_rows)
     notes = []
     if confirm:
-        notes.append(f"--confirm measured {len(confirmed)} of {len(regressed)} regressed "
-                     "points of NEW again (their instances pooled with the earlier ones); "
+        notes.append(f"--confirm measured {measured} of {len(asked)} regressed points of NEW "
+                     "again (their instances pooled with the earlier ones); "
                      f"{sum(c.verdict == 'regressed' for c in rows)} still regressed")
     warnings = [f"sweep.toml {d}" for d in spec_diffs] + spec_warnings + warnings
     return RunComparison(base=base_dir, new=new_dir, threshold=t, rows=tuple(rows),

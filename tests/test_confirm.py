@@ -95,3 +95,26 @@ def test_confirm_needs_the_runs_spec(runs, monkeypatch):
     with pytest.raises(UsageError, match="no sweep.toml, so its points cannot be measured"):
         api.compare(base, new, confirm=True)
     assert main(["compare", str(base), str(new), "--confirm"]) == 2
+
+
+def test_a_point_the_second_judgement_calls_regressed_is_measured_too(runs, monkeypatch):
+    # Judged again, the runs' drift can come out narrower and call another point
+    # regressed; it is measured as well, and no point twice.
+    base, new, spell, slower = runs
+    from profiler.analyze.compare import Comparison
+
+    def judged(*verdicts):
+        return [Comparison(key=k, label=k, sort_key=(k,), verdict=v) for k, v in verdicts]
+
+    rounds = iter([judged(("a", "regressed"), ("b", "unchanged")),
+                   judged(("a", "unchanged"), ("b", "regressed")),
+                   judged(("a", "regressed"), ("b", "unchanged"))])
+    monkeypatch.setattr(compare, "compare_runs", lambda *a, **k: next(rounds))
+    asked = []
+    monkeypatch.setattr(confirm, "confirm_points",
+                        lambda run_dir, ids, on_start=None: asked.append(ids) or ids)
+    result = api.compare(base, new, confirm=True)
+    assert asked == [["a"], ["b"]]  # "a", regressed again at the end, is not taken twice
+    assert [c.verdict for c in result.rows] == ["regressed", "unchanged"]
+    assert result.notes[0].startswith("--confirm measured 2 of 2 regressed points")
+    assert result.notes[0].endswith("1 still regressed")
