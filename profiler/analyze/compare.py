@@ -206,12 +206,11 @@ def _took_over(row: dict, point_seconds: float | None) -> bool:
 
 def point_budget(run_dir: str | Path) -> float | None:
     """[budget].point_seconds of a run's sweep.toml; None without a readable one."""
-    from profiler.run.spec import parse_spec  # spec imports torch-side modules; only here
+    from profiler.run.spec import load_spec  # spec imports torch-side modules; only here
 
-    path = Path(run_dir) / SWEEP_FILE
     try:
-        return parse_spec(path.read_text(encoding="utf-8"), str(path)).budget.point_seconds
-    except (OSError, UsageError):
+        return load_spec(str(Path(run_dir) / SWEEP_FILE)).budget.point_seconds
+    except UsageError:
         return None
 
 

@@ -26,7 +26,7 @@ from profiler.measure import instances
 from profiler.measure.worker import Worker
 from profiler.records import point_of
 from profiler.run import runner, store
-from profiler.run.spec import SweepSpec, parse_spec
+from profiler.run.spec import SweepSpec, load_spec
 
 REASON = "confirm"
 
@@ -37,7 +37,7 @@ def run_spec(run_dir: Path) -> SweepSpec:
     if not path.is_file():
         raise UsageError(f"{run_dir}: no {store.SWEEP_FILE}, so its points cannot be "
                          "measured again (--confirm)")
-    return parse_spec(path.read_text(encoding="utf-8"), str(path))
+    return load_spec(str(path))
 
 
 def measure_again(spec: SweepSpec, rows: list[dict], workers: list[Worker],
@@ -47,25 +47,18 @@ def measure_again(spec: SweepSpec, rows: list[dict], workers: list[Worker],
     (instances.combine). A row whose new instance fails keeps what it had: the failure
     is not the comparison's question."""
     latest = {r["point_id"]: r for r in rows if r.get("status") == "ok"}
-    failed: set[str] = set()
+    attempt = {pid: (r.get("attempt") or 1) + 1 for pid, r in latest.items()}
     for round_index in range(max(1, spec.timing.instances)):
         for k, (pid, row) in enumerate(list(latest.items())):
-            if pid in failed:
-                continue
             on_start(row)
             new = runner.measure_instances(point_of(row), spec, workers, row["run_id"],
                                            first=round_index + k, upto=1, latency_only=True)
             if new["status"] != "ok":
-                failed.add(pid)
+                del latest[pid]  # its earlier record stands; nothing new to append
                 continue
             latest[pid] = instances.combine([row, new])
-    out = []
-    for pid, row in latest.items():
-        if pid in failed:
-            continue
-        first = next(r for r in rows if r["point_id"] == pid)
-        out.append(dict(row, attempt=(first.get("attempt") or 1) + 1, remeasure_reason=REASON))
-    return out
+    return [dict(row, attempt=attempt[pid], remeasure_reason=REASON)
+            for pid, row in latest.items()]
 
 
 def confirm_points(run_dir: str | Path, point_ids: list[str],
