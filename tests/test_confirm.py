@@ -60,18 +60,18 @@ def test_a_spell_is_cleared_and_a_slower_code_path_stays_regressed(runs, monkeyp
     assert after[spell.label()] == "unchanged" and after[slower.label()] == "regressed"
     assert {k: v for k, v in after.items() if k not in (spell.label(), slower.label())} == \
         {k: v for k, v in before.items() if k not in (spell.label(), slower.label())}
-    # [timing].instances (2) more of each, in rounds: spell, slower, spell, slower;
+    # [timing].instances (3) more of each, in rounds: spell, slower, spell, slower, ...;
     # latency only (no instance 0, whose profiled pass the sweep already ran)
-    assert [pid for pid, _, _ in log] == [spell.point_id, slower.point_id] * 2
+    assert [pid for pid, _, _ in log] == [spell.point_id, slower.point_id] * 3
     assert all(i >= 1 for _, i, _ in log)
-    # appended, not rewritten: the first rows stay; the new ones pool 3 + 2 instances
+    # appended, not rewritten: the first rows stay; the new ones pool 3 + 3 instances
     lines = [json.loads(x) for x in (new / "results.jsonl").read_text().splitlines()]
     assert len(lines) == len(grid()) + 2
     again = {r["point_id"]: r for r in lines[-2:]}
     for p in (spell, slower):
         r = again[p.point_id]
         assert r["attempt"] == 2 and r["remeasure_reason"] == confirm.REASON
-        assert r["instances"] == 5 and len(instances.floors(r)) == 5
+        assert r["instances"] == 6 and len(instances.floors(r)) == 6
     assert again[spell.point_id]["latency_s"] == pytest.approx(base_latency(spell), rel=2e-3)
     assert (new / "results.csv").is_file()
 

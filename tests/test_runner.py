@@ -64,7 +64,8 @@ def test_calls_per_point_from_timing():
     # per instance 2 warm-up calls + a floor of 3 samples, then 1 profiled pass
     assert calls_per_point(TimingConfig(warmup_calls=2, min_samples=5, instances=1)) == 6
     assert calls_per_point(TimingConfig(warmup_calls=2, min_samples=5, instances=2)) == 11
-    assert calls_per_point(TimingConfig(warmup_calls=1, min_samples=1, instances=3)) == 7
+    # a third instance is taken only where it fits the budget: the prediction counts two
+    assert calls_per_point(TimingConfig(warmup_calls=1, min_samples=1, instances=3)) == 5
 
 
 def test_prediction_learns_from_the_floor_not_the_median():
@@ -174,9 +175,9 @@ def test_sweep_time_limit_leaves_the_rest_for_resume():
     rows = []
     summary = run_points(spec, expand(spec), [], rows.append, "t", workers=slow)
     # first instances start while under 0.5 s: at 0, 0.2 and 0.4 s; the points started
-    # are finished (their second instances); the other 3 are left, not written
+    # are finished (their other two instances); the other 3 are left, not written
     assert [r["seq_len"] for r in rows] == [8, 16, 32]
-    assert [r["instances"] for r in rows] == [2, 2, 2]
+    assert [r["instances"] for r in rows] == [3, 3, 3]
     assert summary.not_run == 3 and summary.counts == {"ok": 3}
     # a resume (its own 0.5 s) with the first three done runs exactly the rest
     more = []
@@ -200,10 +201,15 @@ instance_rtol = 0.05
 
 
 def _run(script, remeasure=30.0, n_workers=2, wall_s=0.01):
+    return _run_spec(parse_spec(INSTANCE_SPEC.format(remeasure=remeasure)), script,
+                     n_workers, wall_s)
+
+
+def _run_spec(spec, script, n_workers=2, wall_s=0.01):
+    """(rows, summary, log, workers) of ``spec``'s grid measured by scripted workers."""
     from profiler.run.grid import expand
     from tests.fake_workers import ScriptedWorker
 
-    spec = parse_spec(INSTANCE_SPEC.format(remeasure=remeasure))
     log = []
     workers = [ScriptedWorker(script, log=log, wall_s=wall_s) for _ in range(n_workers)]
     rows = []
@@ -361,6 +367,53 @@ def test_more_instances_only_while_one_more_fits_in_the_point_budget():
     assert [r["instances"] for r in rows] == [2] * 4
     rows, _, _, _ = _run(script, remeasure=0.0, wall_s=1.6)
     assert [r["instances"] for r in rows] == [3] * 4
+
+
+def test_instances_beyond_two_only_where_they_fit_in_the_point_budget():
+    from tests.fake_workers import around
+
+    # [timing].instances = 3 and every point agrees with itself. Instances of 2 s: the
+    # first two always (4 s), a third would end at 6 s > point_seconds (5 s). Of 1.6 s:
+    # the third ends at 4.8 s, and agreeing instances want no fourth.
+    for wall_s, taken in ((2.0, 2), (1.6, 3)):
+        spec = parse_spec(INSTANCE_SPEC.format(remeasure=0.0).replace(
+            "instances = 2", "instances = 3"))
+        rows, _, log, _ = _run_spec(spec, lambda p, i, pid: around(_linear(p)), wall_s=wall_s)
+        assert [r["instances"] for r in rows] == [taken] * 4
+        assert sorted({i for _, i, _ in log}) == list(range(taken))
+
+
+def test_a_skip_never_rests_on_one_slow_instance():
+    from profiler.run.grid import expand
+    from tests.fake_workers import ScriptedWorker, around
+
+    # 5 s a call per 1024 tokens; a point costs 5 calls at least (2
+    # instances x (1 warm-up + 1 sample) + 1 profiled pass), the budget is 30 s: n=512
+    # (2.5 s, its floor confirmed) predicts n=2048 at 10 s a call, 50 s: skipped; n=1024
+    # at 5 s a call, 25 s: run. Unless n=512's first instance ran in a 2x slow process:
+    # then 50 s predicted, and n=1024 would be skipped on it.
+    spec = parse_spec("[grid]\nmodel=['lstm']\nseq_len=[512, 1024, 2048]\n"
+                      "[budget]\npoint_seconds = 30.0\ntimeout_seconds = 60.0\n"
+                      "remeasure_seconds = 0\n[timing]\nmin_samples = 1\nwarmup_calls = 1\n")
+
+    def script(p, i, pid):
+        slow = 2.0 if (p.seq_len, i) == (512, 0) else 1.0
+        return around(5.0 * p.seq_len / 1024 * slow)
+
+    log = []
+    workers = [ScriptedWorker(script, log=log) for _ in range(2)]
+    rows = []
+    run_points(spec, expand(spec), [], rows.append, "t", workers=workers)
+    status = {r["seq_len"]: r["status"] for r in rows}
+    assert status == {512: "ok", 1024: "ok", 2048: "skipped"}
+    # n=512's other instances were taken before n=1024 was decided on
+    order = [(_n(rows, pid), i) for pid, i, _ in log]
+    assert order[:4] == [(512, 0), (512, 1), (512, 2), (1024, 0)]
+    assert "predicted 50.0 s" in next(r["error"] for r in rows if r["seq_len"] == 2048)
+
+
+def _n(rows, point_id):
+    return next(r["seq_len"] for r in rows if r["point_id"] == point_id)
 
 
 def test_the_pool_has_one_process_per_instance_within_bounds():

@@ -87,7 +87,9 @@ class TimingConfig:
     # with no wait to show it. Idle, at most 9% of a point's samples were discarded over
     # six default sweeps here; beside one busy process, 33-95% (docs/measurement.md).
     contended_share: float = 0.2
-    instances: int = 2  # independent instances per point: fresh model, inputs and process
+    # independent instances per point (fresh model, inputs and process); those beyond
+    # the first two only where they fit in the point budget (runner._wants_another)
+    instances: int = 3
     max_instances: int = 4  # more instances, up to this, until a second one reaches ...
     instance_rtol: float = 0.05  # ... the floor within this (relative)
     # Tensors of 2 MB and more on transparent huge pages in the measuring processes

@@ -6,6 +6,7 @@ It reports progress through callbacks and never prints.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -30,11 +31,17 @@ MIN_PROCESSES, MAX_PROCESSES = 2, 4
 POOLED_REASONS = ("instances disagree", "noisy")
 
 
+# Every point gets this many instances (or [timing].instances if fewer), whatever they
+# cost; instances beyond it only while one more fits in [budget].point_seconds.
+ALWAYS_TAKEN = 2
+
+
 def calls_per_point(timing: TimingConfig) -> int:
-    """The fewest calls a point costs: per instance warm-up and the sample floor, then
-    one profiled pass. Turns a predicted per-call latency into a predicted point time."""
+    """The fewest calls a point costs: per instance it always takes (ALWAYS_TAKEN)
+    warm-up and the sample floor, then one profiled pass. Turns a predicted per-call
+    latency into a predicted point time."""
     per_instance = timing.warmup_calls + min(MIN_SAMPLES_FLOOR, timing.min_samples)
-    return timing.instances * per_instance + 1
+    return min(timing.instances, ALWAYS_TAKEN) * per_instance + 1
 
 
 @dataclass
@@ -218,6 +225,7 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
     for row in latest.values():
         _learn(curves, row)
     held: set[str] = set()  # points whose first-pass row is not written yet
+    index = {p.point_id: i for i, p in enumerate(points)}  # where each point's instances start
     own_workers = workers is None
     if own_workers:
         workers = make_workers(processes=pool_size(spec.timing),
@@ -235,6 +243,21 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
             curve = curves.setdefault(point.series, Curve())
             reason = skip_reason(point, curve, budget.point_seconds, calls_per_point(spec.timing),
                                  sibling_slopes(curves, point))
+            basis = _basis(point, curve, held, index)
+            if reason and not curve.stopped_by and basis is not None:
+                # A prediction extrapolates the last point's floor, which after the
+                # first pass is one instance's: a slow process's floor predicted a
+                # Transformer train step (batch 8, n = 2048, 2 threads) at 1.32 s a call,
+                # twice what it takes. Before skipping on it, that point gets the rest
+                # of its instances, now.
+                j, last = basis
+                while last.point_id in held:
+                    summary.measured_s += _take_next(spec, j, last, latest, held, workers,
+                                                     write, run_id, summary.counts,
+                                                     {last.point_id})
+                _relearn(curves, latest[last.point_id])
+                reason = skip_reason(point, curve, budget.point_seconds,
+                                     calls_per_point(spec.timing), sibling_slopes(curves, point))
             if reason:
                 row = result_row(point, status="skipped", error=reason, run_id=run_id)
             else:
@@ -276,20 +299,23 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
 
 
 def _wants_another(row: dict | None, spec: SweepSpec) -> bool:
-    """Does an ok row want one more instance in this pass? While it has fewer than
-    ``[timing].instances``; then, up to ``max_instances``, while they disagree
-    on their floor (instances.floor_confirmed: no second instance reproduced it) and
-    one more, at their mean cost, still fits in ``[budget].point_seconds``. Rows of
-    older runs, without the field, are complete."""
+    """Does an ok row want one more instance in this pass? Always while it has fewer
+    than ALWAYS_TAKEN (or ``[timing].instances`` if fewer). Beyond that only while one
+    more, at their mean cost, still fits in ``[budget].point_seconds``: then up to
+    ``[timing].instances``, and on up to ``max_instances`` while they disagree on their
+    floor (instances.floor_confirmed: no second instance reproduced it). Rows of older
+    runs, without the field, are complete."""
     if row is None or row["status"] != "ok" or row.get("instances") is None:
         return False
     timing, taken = spec.timing, row["instances"]
-    if taken < timing.instances:
+    if taken < min(timing.instances, ALWAYS_TAKEN):
         return True
     spent = row.get("point_wall_s") or 0.0
-    return (taken < timing.max_instances
-            and not instances.floor_confirmed(row, timing.instance_rtol)
-            and spent + spent / taken <= spec.budget.point_seconds)
+    if spent + spent / taken > spec.budget.point_seconds:
+        return False
+    return taken < timing.instances or (
+        taken < timing.max_instances
+        and not instances.floor_confirmed(row, timing.instance_rtol))
 
 
 def complete(spec: SweepSpec, points: list[Point], latest: dict[str, dict], held: set[str],
@@ -312,21 +338,49 @@ def complete(spec: SweepSpec, points: list[Point], latest: dict[str, dict], held
         if not due:
             return measured
         for i, point in due:
-            old = latest[point.point_id]
             on_start(point)
-            row = measure_instances(point, spec, workers, run_id, first=i, earlier=old,
-                                    upto=old["instances"] + 1)
-            row["attempt"] = old.get("attempt") or 1
-            latest[point.point_id] = row
-            measured += (row.get("measured_s") or 0.0) - (old.get("measured_s") or 0.0)
-            if row["status"] != "ok" and point.point_id in counted:
-                counts["ok"] -= 1
-                counts[row["status"]] = counts.get(row["status"], 0) + 1
-            if _wants_another(row, spec):
-                held.add(point.point_id)
-            else:
-                write(row)
-                held.discard(point.point_id)
+            measured += _take_next(spec, i, point, latest, held, workers, write, run_id,
+                                   counts, counted)
+
+
+def _take_next(spec: SweepSpec, i: int, point: Point, latest: dict[str, dict], held: set[str],
+               workers: list[Worker], write: Callable[[dict], None], run_id: str,
+               counts: dict[str, int], counted: set[str]) -> float:
+    """One more instance of ``point`` (the ``i``-th of the grid), pooled into its row in
+    ``latest``; the row is written once it wants no more (else it stays in ``held``).
+    ``counts`` follows a point of ``counted`` whose new instance failed. Returns the
+    seconds inside the new instance's timed samples."""
+    old = latest[point.point_id]
+    row = measure_instances(point, spec, workers, run_id, first=i, earlier=old,
+                            upto=old["instances"] + 1)
+    row["attempt"] = old.get("attempt") or 1
+    latest[point.point_id] = row
+    if row["status"] != "ok" and point.point_id in counted:
+        counts["ok"] -= 1
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    if _wants_another(row, spec):
+        held.add(point.point_id)
+    else:
+        write(row)
+        held.discard(point.point_id)
+    return (row.get("measured_s") or 0.0) - (old.get("measured_s") or 0.0)
+
+
+def _basis(point: Point, curve: Curve, held: set[str], index: dict[str, int]
+           ) -> tuple[int, Point] | None:
+    """(grid index, point) of the last measured point of ``point``'s curve, the one its
+    prediction extrapolates, while that point still wants instances (in ``held``)."""
+    if not curve.measured:
+        return None
+    last = dataclasses.replace(point, seq_len=max(curve.measured)[0])
+    return (index[last.point_id], last) if last.point_id in held else None
+
+
+def _relearn(curves: dict[tuple, Curve], row: dict) -> None:
+    """_learn ``row`` in place of what its curve knew at its seq_len."""
+    curve = curves.setdefault(point_of(row).series, Curve())
+    curve.measured = [m for m in curve.measured if m[0] != row["seq_len"]]
+    _learn(curves, row)
 
 
 def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
