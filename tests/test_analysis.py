@@ -294,7 +294,8 @@ def test_intervals_take_the_typical_gap_of_the_clean_points_of_a_noise_level():
                  instance_sizes=[3] * len(floors), contended=(n == 256))
         rows.append(r)
     out = A.intervals(frame(rows)).set_index("point_id")
-    typical = (math.log(1.02) + math.log(1.04)) / 2  # median of the two clean gaps
+    # the median of the two clean gaps, counted three times (stats.TYPICAL_GAPS)
+    typical = 3 * (math.log(1.02) + math.log(1.04)) / 2
     first = out.loc[rows[0]["point_id"]]
     half = math.log(1.02) + typical
     assert first["ci_low_s"] == pytest.approx(math.exp(-half))

@@ -56,20 +56,27 @@ def summarize(samples: Sequence[float]) -> SampleStats:
                        mean=float(a.mean()), min=float(a.min()), n=int(a.size))
 
 
+# What the instances of one run cannot see: the host's slow spells last minutes and
+# fall on every instance of a point inside them. Calibrated on sixteen idle `default`
+# runs on two days (docs/measurement.md): with the own gap plus this many typical gaps,
+# a run's floor lay within its interval of the median of the other runs' floors for
+# 95.2% (1 thread) and 95.1% (2 threads) of points at 3 instances, 97.5% and 94.2% at
+# 2; with one typical gap, as first calibrated on five pairs of one day, for 85%.
+TYPICAL_GAPS = 3.0
+
+
 def floor_interval(floors: Sequence[float], typical_gap: float | None
                    ) -> tuple[float, float] | None:
     """95% interval of a point's floor (the fastest of its instance ``floors``, seconds).
 
     Half-width in log space: the point's own gap (log of its second-fastest floor over
-    its fastest: how closely an independent instance reproduced it) plus
-    ``typical_gap``, the median of that gap over the points of the same device and
-    thread count (a small own gap can be luck). Calibrated on five recorded pairs of
-    idle `default` runs: one run's floor lay within the two runs' combined half-widths
-    (sqrt(h1^2 + h2^2)) of the other's for 94.6% of points at 1 thread and 95.3% at 2;
-    the own gap alone covered 81% (docs/measurement.md). None with fewer than two
-    floors or no typical gap."""
+    its fastest: how closely an independent instance reproduced it) plus TYPICAL_GAPS
+    times ``typical_gap``, the median of that gap over the points of the same device
+    and thread count: the run's own measure of how far independent processes drift
+    apart, scaled to what runs of the same code minutes apart showed. None with fewer
+    than two floors or no typical gap."""
     if len(floors) < 2 or typical_gap is None or not np.isfinite(typical_gap):
         return None
     low, second = sorted(floors)[:2]
-    half = float(np.log(second / low)) + typical_gap
+    half = float(np.log(second / low)) + TYPICAL_GAPS * typical_gap
     return float(low * np.exp(-half)), float(low * np.exp(half))

@@ -30,8 +30,8 @@ def health_lines(inputs: ReportInputs, n_contended: int) -> list[str]:
         lines.append(f"Precision: {(ci <= 0.05).mean():.0%} of {len(ci)} ok points have a "
                      "95% interval within ±5% of their latency (interval from the "
                      "instances: the gap from the floor to the second-fastest instance, "
-                     "plus the median gap of the points of the same device and thread "
-                     f"count; median half-width {ci.median():.1%}).")
+                     "plus three times the median gap of the points of the same device "
+                     f"and thread count; median half-width {ci.median():.1%}).")
     again = ran[ran["attempt"].fillna(1) > 1]
     if len(again):
         why = again["remeasure_reason"].value_counts()
