@@ -259,3 +259,26 @@ def test_the_first_screen_is_the_headline_figure_then_the_verdict_table(rendered
     assert md.index("![LSTM vs Transformer: latency against sequence length]") < first_md_table
     assert md[first_md_table:].startswith("\n| claim | what the textbooks say | measured here |")
     assert not re.search(r"^(- |\d+\. )", md[:first_md_table], re.M)  # no list before it
+
+
+def test_a_batch_has_the_same_marker_a_curve_and_a_phase_the_same_place_in_every_figure():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from profiler.report import plotting
+
+    # rows in the order a sweep might write them: B=8 and transformer first; B=16
+    # after B=8 in number, before it in text
+    rows = [(p, m, b, n) for p in ("train_step", "inference") for m in ("transformer", "lstm")
+            for b in (8, 16, 1) for n in (32, 64)]
+    data = pd.DataFrame(rows, columns=["phase", "model", "batch_size", "seq_len"]).assign(
+        latency_ms=lambda d: d["seq_len"] * d["batch_size"] * 1e-2,
+        device="cpu", batch=lambda d: [f"B={b}" for b in d["batch_size"]])
+    assert plotting.legend_orders(data) == {"hue_order": ["lstm", "transformer"],
+                                            "style_order": ["B=1", "B=8", "B=16"]}
+    g = plotting.loglog_grid(data, "latency_ms", "ms", plotting.palette(data["model"]))
+    texts = [t.get_text() for t in g.legend.get_texts()]
+    assert texts == ["model", "lstm", "transformer", "batch", "B=1", "B=8", "B=16"]
+    # rows of panels in the order a sweep runs the phases
+    assert [ax.get_title() for ax in g.axes.flat] == ["inference · cpu", "train_step · cpu"]
+    plt.close(g.figure)

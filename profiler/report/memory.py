@@ -70,8 +70,8 @@ def plot_memory(df: pd.DataFrame):
     data["memory_mib"] = data["peak_memory_bytes"] / plotting.MIB
     g = plotting.loglog_grid(data, "memory_mib", "peak memory above baseline (MiB)",
                              plotting.palette(data["model"]))
-    g.figure.suptitle("Peak memory vs sequence length (log-log; dotted: slopes 1 and 2)",
-                      y=1.02)
+    g.figure.suptitle("Peak memory vs sequence length\n(log-log; dotted: slopes 1 and 2)",
+                      y=1.06)  # two lines: see scaling.plot_latency
     return g.figure
 
 

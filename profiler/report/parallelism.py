@@ -77,7 +77,8 @@ def plot_throughput(batch: pd.DataFrame):
     g = sns.relplot(data=data, x="batch_size", y="tokens_per_s", hue="model", style="n",
                     kind="line", markers=True, dashes=False, col="phase", row="device",
                     palette=plotting.palette(data["model"]), height=3.6, aspect=1.2,
-                    facet_kws={"sharey": False})
+                    facet_kws={"sharey": False}, hue_order=sorted(set(data["model"])),
+                    style_order=[f"n={n}" for n in ns])
     g.set(yscale="log")
     g.set_axis_labels("batch size B (sequences)", "throughput (tokens/s)")
     g.set_titles("{col_name} · {row_name}")
@@ -98,7 +99,8 @@ def plot_thread_speedup(threads: pd.DataFrame):
         return None
     g = sns.relplot(data=data, x="seq_len", y="speedup", hue="model", style="batch",
                     kind="line", markers=True, dashes=False, row="device", col="phase",
-                    palette=plotting.palette(data["model"]), height=3.4, aspect=1.35)
+                    palette=plotting.palette(data["model"]), height=3.4, aspect=1.35,
+                    **plotting.legend_orders(data))
     t0, t1 = int(data["base_threads"].min()), int(data["threads"].max())
     g.set_axis_labels("sequence length n (tokens)", f"speedup {t1} vs {t0} threads (×)")
     g.set_titles("{col_name} · {row_name}")

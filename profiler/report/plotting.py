@@ -84,6 +84,19 @@ def max_threads(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["threads"] == top]
 
 
+def legend_orders(data: pd.DataFrame, hue: str = "model") -> dict:
+    """relplot's hue_order and style_order: curve names sorted, batches by size, so a
+    curve has the same place and a batch the same marker in every figure (seaborn
+    otherwise takes them in the order the rows come)."""
+    batches = sorted(set(data["batch"]), key=lambda b: int(b.removeprefix("B=")))
+    return {"hue_order": sorted(set(data[hue])), "style_order": batches}
+
+
+def phase_order(data: pd.DataFrame) -> list[str]:
+    """The phases of ``data`` in the order a sweep runs them (relplot's row_order)."""
+    return list(dict.fromkeys(p for p, _ in panel_rows(data)))
+
+
 def palette(curves) -> dict:
     """One colour per curve name, the same for the same set of names."""
     names = sorted(set(curves))
@@ -137,7 +150,8 @@ def loglog_grid(data: pd.DataFrame, y: str, ylabel: str, colors: dict):
     dotted slopes 1 and 2 on every panel."""
     g = sns.relplot(data=data, x="seq_len", y=y, hue="model", style="batch", kind="line",
                     markers=True, dashes=False, row="phase", col="device", palette=colors,
-                    height=3.6, aspect=1.35, facet_kws={"sharey": False, "sharex": False})
+                    height=3.6, aspect=1.35, facet_kws={"sharey": False, "sharex": False},
+                    row_order=phase_order(data), **legend_orders(data))
     g.set(yscale="log")
     g.set_axis_labels("sequence length n (tokens)", ylabel)
     g.set_titles("{row_name} · {col_name}")
@@ -164,7 +178,7 @@ def metric_panels(data: pd.DataFrame, hue: str, metrics: list[tuple[str, str]], 
                     markers=True, dashes=False, col="metric", row="panel",
                     col_order=[labels[m] for m, _ in metrics],
                     palette=palette(long[hue]), height=3.4, aspect=1.3,
-                    facet_kws={"sharey": False, "sharex": False})
+                    facet_kws={"sharey": False, "sharex": False}, **legend_orders(long, hue))
     g.set_titles("{row_name}")
     bottom = set(g.axes[-1])
     for (panel, metric), ax in g.axes_dict.items():

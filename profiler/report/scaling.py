@@ -148,8 +148,9 @@ def plot_latency(df: pd.DataFrame, exps: pd.DataFrame):
         # exponents in a box rather than at line ends, where close curves overprint
         ax.text(0.03, 0.97, "\n".join(lines), transform=ax.transAxes, va="top", ha="left",
                 fontsize=8, bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "0.8"})
-    g.figure.suptitle("Latency vs sequence length (log-log; dashed: power-law fit, "
-                      "dotted: slopes 1 and 2)", y=1.02)
+    # two lines: one would be wider than a one-column grid and leave a gap before the legend
+    g.figure.suptitle("Latency vs sequence length\n(log-log; dashed: power-law fit, "
+                      "dotted: slopes 1 and 2)", y=1.06)
     return g.figure
 
 
@@ -161,7 +162,8 @@ def plot_quadratic_share(shares: pd.DataFrame):
     data["share_pct"] = data["quadratic_share"] * 100
     g = sns.relplot(data=data, x="seq_len", y="share_pct", hue="model", style="batch",
                     kind="line", markers=True, dashes=False, row="phase", col="device",
-                    palette=plotting.palette(data["model"]), height=3.4, aspect=1.35)
+                    palette=plotting.palette(data["model"]), height=3.4, aspect=1.35,
+                    row_order=plotting.phase_order(data), **plotting.legend_orders(data))
     g.set(ylim=(-3, 103))
     g.set_axis_labels("sequence length n (tokens)", "quadratic share of latency (%)")
     g.set_titles("{row_name} · {col_name}")
