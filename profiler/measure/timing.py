@@ -97,6 +97,14 @@ class TimingConfig:
     # 4 KB pages a large point's speed was the process's luck: an LSTM step at 105-123 ms
     # in six processes, 82-85 ms in six with huge pages (docs/measurement.md).
     huge_pages: bool = True
+    # glibc's malloc keeps freed memory for reuse in the measuring processes (a fixed
+    # 32 MiB mmap threshold, no trimming: worker.KEEP_FREED_MEMORY_ENV). By default it
+    # maps a large block afresh on every call until its own threshold has risen past
+    # it, and hands the heap's top back, so a large step faults its memory in again
+    # and again. An LSTM train step (batch 8, n = 2048, 2 threads) in seven fresh
+    # processes each way: by default its later calls ran 95-108 ms in four and
+    # 138-145 ms in three; kept, 91-101 ms in all seven (docs/measurement.md).
+    keep_freed_memory: bool = True
 
 
 @dataclass(frozen=True)

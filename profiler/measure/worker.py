@@ -23,21 +23,36 @@ STARTUP_TIMEOUT_S = 120.0  # importing torch (and creating a CUDA context) can b
 # PyTorch's CPU allocator reads this once, at its first allocation: it must be in the
 # process's environment from the start (TimingConfig.huge_pages says why).
 HUGE_PAGES_ENV = "THP_MEM_ALLOC_ENABLE"
+# glibc's malloc reads these at its first call (TimingConfig.keep_freed_memory says why).
+KEEP_FREED_MEMORY_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # blocks under 32 MiB from the heap, a fixed
+    #                                           threshold (glibc raises its own as it frees)
+    "MALLOC_TRIM_THRESHOLD_": str(4 << 30),  # never hand the heap's top back to the system
+    "MALLOC_TOP_PAD_": str(256 << 20),  # and grow it 256 MiB at a time (address space only)
+}
+
+
+def process_environment(huge_pages: bool, keep_freed_memory: bool) -> dict[str, str]:
+    """The variables a measuring process starts with ([timing].huge_pages and
+    keep_freed_memory); with keep_freed_memory false, glibc's are left as they are."""
+    env = {HUGE_PAGES_ENV: "1" if huge_pages else "0"}
+    return env | (KEEP_FREED_MEMORY_ENV if keep_freed_memory else {})
 
 
 @contextlib.contextmanager
-def _environment(name: str, value: str):
-    """``name=value`` in os.environ while a child is spawned (it inherits the environ),
+def _environment(values: dict[str, str]):
+    """``values`` in os.environ while a child is spawned (it inherits the environ),
     restored after."""
-    old = os.environ.get(name)
-    os.environ[name] = value
+    old = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if old is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = old
+        for name, value in old.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -116,9 +131,11 @@ def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int,
 class Worker:
     """A measuring process; ``measure`` returns (outcome, row_or_detail)."""
 
-    def __init__(self, log_path: str | None = None, huge_pages: bool = True):
+    def __init__(self, log_path: str | None = None, huge_pages: bool = True,
+                 keep_freed_memory: bool = True):
         self.log_path = log_path
-        self.huge_pages = huge_pages  # [timing].huge_pages: set in the process's environment
+        # [timing].huge_pages and keep_freed_memory: set in the process's environment
+        self.environment = process_environment(huge_pages, keep_freed_memory)
         # pay torch.profiler's start-up before "ready" (False: a process that will run no
         # profiled pass, or lazily, at its first)
         self.warm_profiler = True
@@ -136,7 +153,7 @@ class Worker:
         self._proc = self._ctx.Process(target=_worker_main, daemon=True, name="profiler-worker",
                                        args=(child, os.getcwd(), self.log_path, os.getpid(),
                                              self.warm_profiler))
-        with _environment(HUGE_PAGES_ENV, "1" if self.huge_pages else "0"):
+        with _environment(self.environment):
             self._proc.start()
         child.close()
         self._conn = parent

@@ -74,7 +74,8 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
     todo = sum(p.point_id not in done_ids for p in points)
     workers = runner.make_workers(log_path=str(sink.log_path),
                                   processes=runner.pool_size(spec.timing),
-                                  huge_pages=spec.timing.huge_pages)
+                                  huge_pages=spec.timing.huge_pages,
+                                  keep_freed_memory=spec.timing.keep_freed_memory)
     worker = workers[0]  # the reference and the traces need one process
     note = display.note if display else (lambda text: None)
     summary = None

@@ -185,10 +185,11 @@ def pool_size(timing: TimingConfig) -> int:
 
 
 def make_workers(log_path: str | None = None, processes: int = MIN_PROCESSES,
-                 huge_pages: bool = True) -> list[Worker]:
+                 huge_pages: bool = True, keep_freed_memory: bool = True) -> list[Worker]:
     """The measuring processes (not started: start_workers starts them together);
-    ``huge_pages``: [timing].huge_pages."""
-    return [Worker(log_path=log_path, huge_pages=huge_pages) for _ in range(processes)]
+    ``huge_pages``, ``keep_freed_memory``: those of [timing]."""
+    return [Worker(log_path=log_path, huge_pages=huge_pages,
+                   keep_freed_memory=keep_freed_memory) for _ in range(processes)]
 
 
 def start_workers(workers: list[Worker]) -> None:
@@ -229,7 +230,8 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
     own_workers = workers is None
     if own_workers:
         workers = make_workers(processes=pool_size(spec.timing),
-                               huge_pages=spec.timing.huge_pages)
+                               huge_pages=spec.timing.huge_pages,
+                               keep_freed_memory=spec.timing.keep_freed_memory)
         start_workers(workers)
     budget = spec.budget
     try:

@@ -121,6 +121,7 @@ RULES = {
         "max_instances": COUNT_1,
         "instance_rtol": POSITIVE,
         "huge_pages": BOOL,
+        "keep_freed_memory": BOOL,
     },
     "profile": {
         "points": Rule(f"one of {', '.join(PROFILE_POINTS)}", lambda v: v in PROFILE_POINTS),
