@@ -11,6 +11,7 @@ import pytest
 
 from profiler.measure import worker as worker_mod
 from profiler.measure.envinfo import transparent_huge_pages
+from profiler.measure.timing import TimingConfig
 from profiler.run import runner
 from profiler.run.spec import parse_spec
 
@@ -31,7 +32,7 @@ class FakeProcess:
 def test_the_worker_is_spawned_with_the_setting_and_the_parent_keeps_its_own(
         huge_pages, value, monkeypatch):
     monkeypatch.setenv(worker_mod.HUGE_PAGES_ENV, "parent's")
-    w = runner.make_workers(processes=1, huge_pages=huge_pages)[0]
+    w = runner.make_workers(processes=1, timing=TimingConfig(huge_pages=huge_pages))[0]
     FakeProcess.seen = []
     monkeypatch.setattr(w._ctx, "Process", FakeProcess)
     w.start()

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from profiler.measure import worker as worker_mod
+from profiler.measure.timing import TimingConfig
 from profiler.run import runner
 from profiler.run.spec import parse_spec
 
@@ -36,7 +37,7 @@ def test_the_worker_is_spawned_with_the_setting_and_the_parent_keeps_its_own(mon
                                     "MALLOC_TRIM_THRESHOLD_": os.environ.get(
                                         "MALLOC_TRIM_THRESHOLD_"),
                                     "MALLOC_TOP_PAD_": "parent's"})):
-        w = runner.make_workers(processes=1, keep_freed_memory=keep)[0]
+        w = runner.make_workers(processes=1, timing=TimingConfig(keep_freed_memory=keep))[0]
         FakeProcess.seen = []
         monkeypatch.setattr(w._ctx, "Process", FakeProcess)
         w.start()

@@ -93,8 +93,9 @@ def intervals(df: pd.DataFrame) -> pd.DataFrame:
         for (_, r), f in zip(sub.iterrows(), floors, strict=True):
             ci = stats.floor_interval(f, typical)
             lo, hi = ci if ci else (math.nan, math.nan)
-            # about the floor, which is latency_s (an older run's latency_s is a median)
-            rel = max(min(f) - lo, hi - min(f)) / min(f) if ci else math.nan
+            # from the floor (an older run's latency_s is a median); the interval is
+            # symmetric in log space, so its upper side is the farther
+            rel = hi / min(f) - 1 if ci else math.nan
             out.append({"point_id": r["point_id"], "ci_low_s": lo, "ci_high_s": hi,
                         "ci_rel": rel})
     return pd.DataFrame(out, columns=["point_id", "ci_low_s", "ci_high_s", "ci_rel"])

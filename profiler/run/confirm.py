@@ -76,8 +76,7 @@ def confirm_points(run_dir: str | Path, point_ids: list[str],
         if own:
             workers = runner.make_workers(processes=max(runner.MIN_PROCESSES,
                                                         spec.timing.instances),
-                                          huge_pages=spec.timing.huge_pages,
-                                          keep_freed_memory=spec.timing.keep_freed_memory)
+                                          timing=spec.timing)
             for worker in workers:
                 worker.warm_profiler = False  # latency only: no profiled pass
             runner.start_workers(workers)

@@ -185,11 +185,11 @@ def pool_size(timing: TimingConfig) -> int:
 
 
 def make_workers(log_path: str | None = None, processes: int = MIN_PROCESSES,
-                 huge_pages: bool = True, keep_freed_memory: bool = True) -> list[Worker]:
-    """The measuring processes (not started: start_workers starts them together);
-    ``huge_pages``, ``keep_freed_memory``: those of [timing]."""
-    return [Worker(log_path=log_path, huge_pages=huge_pages,
-                   keep_freed_memory=keep_freed_memory) for _ in range(processes)]
+                 timing: TimingConfig = TimingConfig()) -> list[Worker]:
+    """The measuring processes (not started: start_workers starts them together), with
+    the environment ``timing`` asks for (huge_pages, keep_freed_memory)."""
+    return [Worker(log_path=log_path, huge_pages=timing.huge_pages,
+                   keep_freed_memory=timing.keep_freed_memory) for _ in range(processes)]
 
 
 def start_workers(workers: list[Worker]) -> None:
@@ -229,9 +229,7 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
     index = {p.point_id: i for i, p in enumerate(points)}  # where each point's instances start
     own_workers = workers is None
     if own_workers:
-        workers = make_workers(processes=pool_size(spec.timing),
-                               huge_pages=spec.timing.huge_pages,
-                               keep_freed_memory=spec.timing.keep_freed_memory)
+        workers = make_workers(processes=pool_size(spec.timing), timing=spec.timing)
         start_workers(workers)
     budget = spec.budget
     try:
@@ -245,8 +243,9 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
             curve = curves.setdefault(point.series, Curve())
             reason = skip_reason(point, curve, budget.point_seconds, calls_per_point(spec.timing),
                                  sibling_slopes(curves, point))
-            basis = _basis(point, curve, held, index)
-            if reason and not curve.stopped_by and basis is not None:
+            basis = _basis(point, curve, held, index) if reason and not curve.stopped_by \
+                else None
+            if basis is not None:
                 # A prediction extrapolates the last point's floor, which after the
                 # first pass is one instance's: a slow process's floor predicted a
                 # Transformer train step (batch 8, n = 2048, 2 threads) at 1.32 s a call,
@@ -257,7 +256,7 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
                     summary.measured_s += _take_next(spec, j, last, latest, held, workers,
                                                      write, run_id, summary.counts,
                                                      {last.point_id})
-                _relearn(curves, latest[last.point_id])
+                _learn(curves, latest[last.point_id])
                 reason = skip_reason(point, curve, budget.point_seconds,
                                      calls_per_point(spec.timing), sibling_slopes(curves, point))
             if reason:
@@ -376,13 +375,6 @@ def _basis(point: Point, curve: Curve, held: set[str], index: dict[str, int]
         return None
     last = dataclasses.replace(point, seq_len=max(curve.measured)[0])
     return (index[last.point_id], last) if last.point_id in held else None
-
-
-def _relearn(curves: dict[tuple, Curve], row: dict) -> None:
-    """_learn ``row`` in place of what its curve knew at its seq_len."""
-    curve = curves.setdefault(point_of(row).series, Curve())
-    curve.measured = [m for m in curve.measured if m[0] != row["seq_len"]]
-    _learn(curves, row)
 
 
 def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
@@ -522,9 +514,11 @@ def run_traces(spec: SweepSpec, targets: list[Point], worker: Worker, traces_dir
 
 
 def _learn(curves: dict[tuple, Curve], row: dict) -> None:
-    """Update the curve of ``row``: its latency, or that larger points must not run."""
+    """Update the curve of ``row``: its latency (in place of an earlier one at its
+    seq_len), or that larger points must not run."""
     point = point_of(row)
     curve = curves.setdefault(point.series, Curve())
+    curve.measured = [m for m in curve.measured if m[0] != point.seq_len]
     status = row["status"]
     # the floor (the fastest sample) predicts best: a burst of load elsewhere on the
     # machine inflates the median of a noisy point and would skip the rest of its curve
