@@ -69,3 +69,10 @@ def needs_real_tensors():
     scale = torch.ones(1)
     assert scale.item() == 1.0
     return nn.Linear(4, 4)
+
+
+def chatty(message: str = "built", at: int = 10**9):
+    """A tiny working model that prints ``message`` to stdout as it is built: in a worker,
+    stdout is a file, so the line sits in Python's buffer until something flushes it."""
+    print(message)
+    return _Failing(at, "error")

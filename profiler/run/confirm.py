@@ -74,11 +74,9 @@ def confirm_points(run_dir: str | Path, point_ids: list[str],
         rows = [r for r in out.rows() if r.get("point_id") in wanted]
         own = workers is None
         if own:
-            workers = runner.make_workers(processes=max(runner.MIN_PROCESSES,
-                                                        spec.timing.instances),
-                                          timing=spec.timing)
-            for worker in workers:
-                worker.warm_profiler = False  # latency only: no profiled pass
+            workers = runner.for_latency_only(
+                runner.make_workers(processes=max(runner.MIN_PROCESSES, spec.timing.instances),
+                                    timing=spec.timing), rows)
             runner.start_workers(workers)
         try:
             new_rows = measure_again(spec, rows, workers, on_start)

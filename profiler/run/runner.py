@@ -192,6 +192,17 @@ def make_workers(log_path: str | None = None, processes: int = MIN_PROCESSES,
                    keep_freed_memory=timing.keep_freed_memory) for _ in range(processes)]
 
 
+def for_latency_only(workers: list[Worker], rows: Iterable[dict]) -> list[Worker]:
+    """``workers``, set to start for measuring the latency of ``rows``' points only (the
+    second pass, --confirm): no profiled pass, so no profiler start-up, and the first
+    optimizer's import only where a train step will be built."""
+    train = any(r.get("phase") == "train_step" for r in rows)
+    for worker in workers:
+        worker.warm_profiler = False  # a trace after them warms it up lazily
+        worker.warm_optimizer = train
+    return workers
+
+
 def start_workers(workers: list[Worker]) -> None:
     """Start every worker at once and wait until all are ready: importing torch in
     parallel halves the start-up, and no point is measured while another process is
@@ -399,9 +410,8 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
     t0, count, measured = time.perf_counter(), 0, 0.0
     for worker in workers:  # fresh processes: a slow process must not be measured twice
         worker.close()
-    fresh = workers[:max(MIN_PROCESSES, spec.timing.instances)]
-    for worker in fresh:
-        worker.warm_profiler = False  # no profiled pass here (a trace after it warms up lazily)
+    fresh = for_latency_only(workers[:max(MIN_PROCESSES, spec.timing.instances)],
+                             (old for old, _ in plan))
     start_workers(fresh)
     for old, reason in plan:
         left = limit - (time.perf_counter() - t0)
