@@ -195,6 +195,25 @@ def test_a_neighbour_busy_through_the_sampling_flags_the_point(every, flagged, m
     assert len(s.per_call_s) == (60 if flagged else 60 - 60 // every)
 
 
+@pytest.mark.parametrize("shares, taken, flagged", [
+    ([0.0, 0.4, 0.0, 0.0], 4, False),  # one discard of four: retaken, the point is clean
+    ([0.0, 0.4, 0.4, 0.0, 0.0], 5, True),  # two of five: a neighbour stayed
+])
+def test_one_discarded_sample_of_a_large_point_does_not_flag_it(shares, taken, flagged,
+                                                                 monkeypatch):
+    # calls of 0.1 s in 0.3 s of sampling: an instance of a large point takes 3-5 samples,
+    # where one discard alone is over the 20% share
+    clock = _fake_clock(monkeypatch)
+    waits = FakeWaits(shares, clock, threads=2)
+    cfg = TimingConfig(warmup_s=0.0, warmup_calls=1, min_time_s=0.0, max_time_s=0.3,
+                       min_samples=3, target_rel_iqr=1e-9, target_median_se=1e-9)
+    s = sample(lambda: None, lambda: None, True, ClockTimer(lambda i: 0.1, clock), cfg,
+               threads=2, waits=waits)
+    assert waits.reads == 2 * taken and s.contended_samples == taken - 3
+    assert s.contended is flagged
+    assert len(s.per_call_s) == (taken if flagged else 3)
+
+
 def test_without_a_wait_counter_contention_is_not_known(monkeypatch):
     clock = _fake_clock(monkeypatch)
     cfg = TimingConfig(warmup_s=0.0, warmup_calls=1, min_time_s=0.0, min_samples=3)
