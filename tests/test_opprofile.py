@@ -1,6 +1,7 @@
 """Operator categories on real passes of small models, traces, peak FLOP/s, backends."""
 
 import json
+import time
 
 import pytest
 import torch
@@ -82,8 +83,14 @@ def test_trace_is_chrome_json_with_the_kernels(tmp_path):
 
 
 def test_peak_flops_positive_and_plausible():
+    t0 = time.perf_counter()
     peak = measure_peak("cpu", "float32", 1, n=256,
                         cfg=TimingConfig(warmup_s=0.05, min_time_s=0.1, max_time_s=0.5))
+    wall_s = time.perf_counter() - t0
+    # the matmul and the copy each sample at least 0.1 s, nearly all of it in timed
+    # blocks; their timed samples are part of the call's time, never more
+    assert 0.15 < peak["measured_s"] < wall_s
+    assert "copy_measured_s" not in peak
     # an n x n x n matmul is n^3 multiply-adds: 2 * 256^3 FLOPs per call, by hand
     assert peak["flops_per_s"] * peak["latency_s"] == pytest.approx(2 * 256**3, rel=1e-9)
     # a 2-core laptop does ~1e10; no CPU core does 1e13 fp32

@@ -251,9 +251,10 @@ class JobWorker(ScriptedWorker):
     """ScriptedWorker that also answers the reference and trace calls; every call is
     logged as (kind, point_id or key)."""
 
-    def __init__(self, script, events):
+    def __init__(self, script, events, reference_s=0.0):
         super().__init__(script)
         self.events = events
+        self.reference_s = reference_s  # seconds inside the reference's timed samples
 
     def measure(self, point, *args, **kwargs):
         self.events.append(("measure", point.point_id))
@@ -263,7 +264,7 @@ class JobWorker(ScriptedWorker):
         if task["kind"] == "peak":
             a = task["args"]
             self.events.append(("peak", (a["device"], a["dtype"], a["threads"])))
-            return "ok", {**a, "flops_per_s": 1e9}
+            return "ok", {**a, "flops_per_s": 1e9, "measured_s": self.reference_s}
         self.events.append(("trace", task["point"]["seq_len"]))
         return "ok", {"path": task["args"]["path"], "ops": []}
 
@@ -314,6 +315,25 @@ def test_the_job_runs_reference_points_second_pass_and_traces_in_that_order(tmp_
     assert max(i for i, k in enumerate(kinds) if k == "row") < first_trace
     assert [e for e in events if e[0] == "trace row"] == [("trace row", 16),
                                                           ("trace row", 32)]
+
+
+def test_the_references_timed_samples_count_as_measurement(tmp_path, monkeypatch):
+    spec = parse_spec(TINY + "[models.lstm]\nhidden = 8\nlayers = 1\n"
+                      "[budget]\nremeasure_seconds = 0.0\n")
+    points = expand(spec)
+    measured = {}
+    for known in ([], [{"device": "cpu", "dtype": "float32", "threads": 1,
+                        "flops_per_s": 1e9, "measured_s": 0.25}]):
+        events = []
+        workers = [JobWorker(lambda p, i, pid: around(1e-3), events, reference_s=0.25)
+                   for _ in range(2)]
+        monkeypatch.setattr(runner, "make_workers", lambda ws=workers, **kwargs: ws)
+        summary = job.run_job(spec, points, [], ListSink(tmp_path, events), "r",
+                              known_peaks=known, traced=set())
+        measured[len(known)] = summary.measured_s
+    # measured now: its 0.25 s count; known from an earlier session: measured then
+    assert measured[0] - measured[1] == pytest.approx(0.25)
+    assert measured[1] > 0  # the points' own samples
 
 
 def test_planned_trace_targets_are_traced_by_their_profiled_pass_not_again(tmp_path,

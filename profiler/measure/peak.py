@@ -76,7 +76,8 @@ def measure_bandwidth(device: str, threads: int, nbytes: int | None = None,
     st = summarize(samples.per_call_s)
     moved = 2 * src.numel() * src.element_size()
     return {"copy_bytes": src.numel() * src.element_size(),
-            "bandwidth_bytes_per_s": moved / st.median, "copy_latency_s": st.median}
+            "bandwidth_bytes_per_s": moved / st.median, "copy_latency_s": st.median,
+            "copy_measured_s": samples.measured_s}
 
 
 def measure_peak(device: str, dtype: str, threads: int, n: int | None = None,
@@ -93,8 +94,12 @@ def measure_peak(device: str, dtype: str, threads: int, n: int | None = None,
     samples = sample(lambda: torch.mm(a, b), lambda: None, False, make_timer(device), cfg)
     st = summarize(samples.per_call_s)
     name = device_name(device)
+    copy = measure_bandwidth(device, threads, copy_bytes, cfg)
+    copy_measured_s = copy.pop("copy_measured_s")
     return {"device": device, "device_name": name, "dtype": dtype, "threads": threads,
             "matmul_n": n, "flops_per_s": 2 * n**3 / st.median, "latency_s": st.median,
             "samples": st.n, "datasheet_flops_per_s": datasheet_flops(name, dtype),
-            **measure_bandwidth(device, threads, copy_bytes, cfg),
-            "datasheet_bandwidth_bytes_per_s": datasheet_bandwidth(name)}
+            **copy, "datasheet_bandwidth_bytes_per_s": datasheet_bandwidth(name),
+            # seconds inside the matmul's and the copy's timed samples: measurement,
+            # for the sweep's efficiency figure (runner.RunSummary)
+            "measured_s": samples.measured_s + copy_measured_s}

@@ -81,7 +81,10 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
         note("starting the measuring processes")
         runner.start_workers(workers)
         note("measuring the matmul FLOP/s reference")
-        sink.write_peaks(runner.measure_peaks(restrict(spec, points), worker, known_peaks))
+        peaks = runner.measure_peaks(restrict(spec, points), worker, known_peaks)
+        sink.write_peaks(peaks)
+        # the reference's timed samples are measurement too (the roofline's ceiling)
+        reference_s = sum(p.get("measured_s") or 0.0 for p in peaks[len(known_peaks):])
         hooks = dict(on_start=display.start, on_done=display.done) if display else {}
         planned = runner.planned_traces(spec, points) - traced
         traced = set(traced)  # a copy: the caller's set stays as it was given
@@ -98,6 +101,7 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
         summary = runner.run_points(spec, points, done_rows, sink.append, run_id,
                                     workers=workers, trace_to=trace_to, on_trace=on_trace,
                                     **hooks)
+        summary.measured_s += reference_s
         if not summary.interrupted and spec.profile.points != "none":
             # Ends are picked among the sink's curves: a group of curves split over
             # shards may get a trace in each.
