@@ -282,3 +282,29 @@ def test_a_batch_has_the_same_marker_a_curve_and_a_phase_the_same_place_in_every
     # rows of panels in the order a sweep runs the phases
     assert [ax.get_title() for ax in g.axes.flat] == ["inference · cpu", "train_step · cpu"]
     plt.close(g.figure)
+
+
+@pytest.mark.parametrize("models, phases", [(["lstm"], ["inference"]),
+                                            (["lstm", "mingru", "transformer"],
+                                             ["inference", "train_step"])])
+def test_the_status_maps_title_and_legend_sit_just_above_its_panels(models, phases):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from profiler.report.frontiers import plot_status_map
+
+    rows = [dict(model=m, batch_size=b, device="cpu", dtype="float32", threads=t, phase=p,
+                 attention="default", seq_len=n, status="ok")
+            for m in models for p in phases for t in (1, 2) for b in (1, 8)
+            for n in (32, 128, 512)]
+    fig = plot_status_map(pd.DataFrame(rows), pd.DataFrame())
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    legend = fig.legends[0].get_window_extent(renderer)
+    panels = max(ax.title.get_window_extent(renderer).y1 for ax in fig.axes)
+    # top to bottom: title, legend, the first row of panels' titles, without overlap ...
+    assert title.y0 >= legend.y1 - 1 and legend.y0 >= panels - 1
+    # ... and no empty band between them: under 0.25 in from the legend to the panels
+    assert legend.y0 - panels < 0.25 * fig.dpi
+    plt.close(fig)

@@ -76,12 +76,15 @@ def plot_status_map(df: pd.DataFrame, never: pd.DataFrame):
             ax.set_xlabel("sequence length n" if i == len(panels) - 1 else "")
             ax.set_ylabel("batch B" if j == 0 else "")
             ax.tick_params(axis="both", labelsize=8, labelrotation=0)
+    # the panels first, then the title and legend in the room left above them (0.5 in)
+    room = 0.5 / fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, 0, 1, 1 - room))
+    fig.suptitle("Status of every (seq_len, batch) point ('—': not in the records)",
+                 y=1.0, va="top")
     fig.legend(handles=[Patch(facecolor=c, edgecolor="0.5", label=s)
                         for s, c in STATUS_COLORS.items()],
-               loc="upper center", ncol=len(STATUS_COLORS), bbox_to_anchor=(0.5, 1.0),
-               frameon=False, fontsize=8)
-    fig.suptitle("Status of every (seq_len, batch) point ('—': not in the records)", y=1.04)
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
+               loc="upper center", ncol=len(STATUS_COLORS),
+               bbox_to_anchor=(0.5, 1 - 0.45 * room), frameon=False, fontsize=8)
     return fig
 
 
