@@ -439,7 +439,8 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
 
 def measure_peaks(spec: SweepSpec, worker: Worker, known: list[dict]) -> list[dict]:
     """Peak matmul FLOP/s per (device, dtype, threads) of the grid, measured once each
-    (``known``: already measured, e.g. before a resume)."""
+    (``known``: already measured, e.g. before a resume). Returns ``known`` followed by
+    the references measured now (run_job counts those as this session's measurement)."""
     have = {(p["device"], p["dtype"], p["threads"]) for p in known}
     peaks = list(known)
     for device in spec.grid["device"]:
