@@ -103,6 +103,8 @@ class TimingConfig:
     # (PyTorch's THP_MEM_ALLOC_ENABLE; Linux only, a no-op where THP is "never"). With
     # 4 KB pages a large point's speed was the process's luck: an LSTM step at 105-123 ms
     # in six processes, 82-85 ms in six with huge pages (docs/measurement.md).
+    # Where a VM hands freed memory back to its host, each fresh huge page is slow to
+    # fault in: 5 points of efficiency on `default` there (docs/measurement.md).
     huge_pages: bool = True
     # glibc's malloc keeps freed memory for reuse in the measuring processes (a fixed
     # 32 MiB mmap threshold, no trimming: worker.KEEP_FREED_MEMORY_ENV). By default it
