@@ -171,6 +171,33 @@ def test_reconcile_folds_shard_rows_and_frees_lost_points(tmp_path):
     assert S.current_session(tmp_path) == 1
 
 
+def test_efficiency_counts_each_jobs_own_samples_and_a_dead_jobs_rows(tmp_path):
+    # A job that returned counted its reference and its second pass (9 s of 20 s); a
+    # job that died left rows: a point measured twice (the second pass's row holds both
+    # attempts' 3 s) and one of 1 s, from env.json at t=100 to its last row at t=110.
+    a, b, c, d = pts(seq=(16, 32, 64, 128))
+    first = {p: result_row(p, status="ok", latency_s=0.001, measured_s=s, attempt=1)
+             for p, s in ((a, 2.0), (c, 1.0), (d, 1.0))}
+    again = dict(first[c], attempt=2, measured_s=3.0)
+    shard0, shard1 = S.Shard("s1-0", (a, b)), S.Shard("s1-1", (c, d))
+    write_lines(tmp_path / "shards" / "s1-1.jsonl", [first[c], first[d], again])
+    env = tmp_path / "shards" / "s1-1.env.json"
+    env.write_text("{}")
+    os.utime(env, (100, 100))
+    os.utime(tmp_path / "shards" / "s1-1.jsonl", (110, 110))
+    jobs = [D.JobState(shard0, job=None, state="done",
+                       summary=dict(counts={"ok": 1}, not_run=0, measured_s=9.0, wall_s=20.0)),
+            D.JobState(shard1, job=None, state="failed", error="job died")]
+    with RunStore(tmp_path) as out:
+        merge = S.Merger(tmp_path, out, set())
+        for row in (first[a], first[c], first[d]):
+            merge.write(row)
+        summary = D._summarize(jobs, merge, [a, b, c, d], tmp_path, interrupted=False)
+    assert summary.measured_s == pytest.approx(9.0 + 3.0 + 1.0)
+    assert summary.wall_s == pytest.approx(20.0 + 10.0)
+    assert summary.counts == {"ok": 3}
+
+
 def test_resume_refuses_while_a_shard_job_still_runs(tmp_path):
     shards = tmp_path / "shards"
     shards.mkdir()

@@ -355,19 +355,29 @@ def _summarize(jobs: list[JobState], merge: Merger, todo: list[Point], run_dir: 
                          failures=_job_failures(jobs, merge))
     for row in merge.rows:
         summary.counts[row["status"]] = summary.counts.get(row["status"], 0) + 1
-        summary.measured_s += row.get("measured_s") or 0.0
     summary.not_run = (sum(p.point_id not in merge.ids for p in todo) if interrupted
                        else sum((js.summary or {}).get("not_run", 0) for js in jobs))
     # Device-seconds, not the parent's wall time: efficiency stays "time inside timed
-    # samples / time the devices were held" however many jobs ran side by side.
+    # samples / time the devices were held" however many jobs ran side by side. A job's
+    # own count of its samples includes its reference and its second pass, as a local
+    # sweep's does; the first rows alone would leave both out.
     for js in jobs:
         if js.summary:
             summary.wall_s += js.summary["wall_s"]
+            summary.measured_s += js.summary.get("measured_s") or 0.0
         else:  # a dead job: from its env.json to its last row
             env, rows = (shard_path(run_dir, js.shard.name, s) for s in (".env.json", ".jsonl"))
             if env.exists() and rows.exists():
                 summary.wall_s += max(0.0, rows.stat().st_mtime - env.stat().st_mtime)
+                summary.measured_s += _rows_measured_s(store.read_jsonl(rows))
     return summary
+
+
+def _rows_measured_s(rows: list[dict]) -> float:
+    """Seconds inside the timed samples of a dead job's rows: each point's latest row
+    (a second pass's row holds the instances of both attempts)."""
+    latest = {r["point_id"]: r for r in rows if not is_placeholder(r)}
+    return sum(r.get("measured_s") or 0.0 for r in latest.values())
 
 
 def run_sweep_distributed(spec: specs.SweepSpec, run_dir: Path, opts: ExecutorOptions,
