@@ -26,3 +26,25 @@ def test_the_bar_is_drawn_when_it_changes_and_not_while_a_point_is_measured():
         assert len(out.getvalue()) == drawn
         bar.done({"status": "ok"})
         assert "1/2" in out.getvalue()[drawn:]
+
+
+def test_the_train_bar_is_drawn_by_its_loop_at_most_ten_times_a_second():
+    from profiler.train.command import Ticker, progress_bar
+
+    out = io.StringIO()
+    progress = progress_bar(Console(file=out, force_terminal=True, width=120))
+    with progress:
+        task = progress.add_task("train lstm seed 0", total=50)
+        tick = Ticker(progress, task, interval_s=0.2)
+        tick()  # the first epoch is drawn at once
+        assert "1/50" in out.getvalue()
+        drawn = len(out.getvalue())
+        time.sleep(0.35)  # an epoch runs: rich's own thread would redraw 3 times
+        assert len(out.getvalue()) == drawn
+        tick()  # 0.35 s after the last draw: drawn
+        assert "2/50" in out.getvalue()[drawn:]
+        drawn = len(out.getvalue())
+        for _ in range(10):  # ten probe steps within 0.2 s: counted, not drawn
+            tick()
+        assert len(out.getvalue()) == drawn
+        assert progress.tasks[0].completed == 12

@@ -4,6 +4,7 @@ Each step is a plain function; only this module drives the progress bar."""
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
@@ -49,6 +50,31 @@ def resolve_device(name: str) -> torch.device:
     if (device.index or 0) >= torch.cuda.device_count():
         raise UsageError(f"--device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
     return device
+
+
+def progress_bar(console: Console) -> Progress:
+    """The train command's bar, drawn by the training loop itself (Ticker), never by
+    rich's own thread: redrawing ten times a second, that thread would take the GIL
+    inside the timed epochs and probe steps of this very process."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, disable=not console.is_terminal,
+                    auto_refresh=False)
+
+
+class Ticker:
+    """Advance one task of ``progress`` per call and redraw, at most every ``interval_s``
+    seconds: called between epochs and between probe steps, outside any step."""
+
+    def __init__(self, progress: Progress, task, interval_s: float = 0.1):
+        self.progress, self.task, self.interval_s = progress, task, interval_s
+        self._drawn_at = -math.inf
+
+    def __call__(self) -> None:
+        self.progress.advance(self.task)
+        now = time.perf_counter()
+        if now - self._drawn_at >= self.interval_s:
+            self.progress.refresh()
+            self._drawn_at = now
 
 
 def check_args(args) -> tuple[Path, torch.device]:
@@ -135,16 +161,14 @@ def train_command(args) -> int:
     families = FAMILIES + ((BATCH_BUG,) if getattr(args, "with_batch_bug", False) else ())
     train_rows, trained = [], {}
     console = Console(stderr=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, disable=not console.is_terminal)
+    progress = progress_bar(console)
     with progress:
         bar = progress.add_task("train", total=len(families) * len(seeds) * args.epochs)
         for family in families:
             for seed in seeds:
-                progress.update(bar, description=f"train {family} seed {seed}")
+                progress.update(bar, description=f"train {family} seed {seed}", refresh=True)
                 record, model = train_model(family, seed, data, args.epochs, device,
-                                            on_epoch=lambda: progress.advance(bar),
-                                            variant=variant)
+                                            on_epoch=Ticker(progress, bar), variant=variant)
                 train_rows.append(record.to_dict())
                 if family in FAMILIES:
                     trained[(family, seed)] = model
@@ -152,7 +176,7 @@ def train_command(args) -> int:
                                       total=len(FAMILIES) * len(seeds)
                                       * len(probes.RECALL_KS) * probes.RECALL_STEPS)
         gradient, recall = run_probes(seeds, trained, data,
-                                      step=lambda: progress.advance(probe_bar), variant=variant)
+                                      step=Ticker(progress, probe_bar), variant=variant)
     env = environment(device)
     env["transformer_variant"] = variant
     env["transformer_hyper"] = VARIANTS[variant]
