@@ -7,6 +7,7 @@ import io
 import time
 
 from rich.console import Console
+from rich.text import Text
 
 from profiler.records import Point
 from profiler.run.progress import SweepProgress
@@ -48,3 +49,20 @@ def test_the_train_bar_is_drawn_by_its_loop_at_most_ten_times_a_second():
             tick()
         assert len(out.getvalue()) == drawn
         assert progress.tasks[0].completed == 12
+
+
+def test_in_80_columns_the_label_is_cut_short_and_the_counts_stay_whole():
+    out = io.StringIO()
+    bar = SweepProgress(total=120, title="sweep default",
+                        console=Console(file=out, force_terminal=True, width=80))
+    point = Point(model="transformer", seq_len=2048, batch_size=8, device="cpu",
+                  dtype="float32", threads=1, phase="train_step", attention="default")
+    with bar:
+        for _ in range(37):
+            bar.done({"status": "ok"})
+        bar.start(point)
+    drawn = [Text.from_ansi(line).plain for line in out.getvalue().replace("\r", "\n").splitlines()]
+    last = [line for line in drawn if line.strip()][-1]
+    assert "37/120" in last and "eta" in last and "sweep default" in last
+    assert last.rstrip().endswith("…") and "transformer" in last
+    assert len(last.rstrip()) <= 80

@@ -18,17 +18,27 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 
 from profiler.records import Point
 
 
 class SweepProgress:
     def __init__(self, total: int, title: str, console: Console | None = None):
+        # The point's label takes what width is left and is cut short with an ellipsis;
+        # the counts and times keep theirs (rich squeezes every column of a line that is
+        # too wide: in 80 columns they read "120…", "0:…").
+        def fixed() -> Column:
+            return Column(no_wrap=True)
+
         self._progress = Progress(
-            TextColumn("[bold]{task.fields[title]}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            TextColumn("{task.description}"), transient=False, auto_refresh=False,
-            console=console)
+            TextColumn("[bold]{task.fields[title]}", table_column=fixed()),
+            BarColumn(bar_width=20, table_column=fixed()),
+            MofNCompleteColumn(table_column=fixed()), TimeElapsedColumn(table_column=fixed()),
+            TextColumn("eta", table_column=fixed()), TimeRemainingColumn(table_column=fixed()),
+            TextColumn("{task.description}",
+                       table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+            transient=False, auto_refresh=False, expand=True, console=console)
         self._task = self._progress.add_task("", total=total, title=title)
         self.failures = 0
 
