@@ -7,6 +7,7 @@ import pytest
 
 from profiler.measure import instances
 from profiler.records import Point, point_of, result_row
+from profiler.run import quality
 from profiler.run.runner import Curve, predict_latency, run_points, skip_reason
 from profiler.run.spec import parse_spec
 
@@ -429,15 +430,17 @@ def test_a_planted_non_monotone_curve_is_measured_again():
     from tests.fake_workers import around
 
     def script(p, i, pid):
-        # n=256 measured 2.5x too fast: below n=128 (but above n=64)
-        dip = p.seq_len == 256 and pid == 1
-        return around(_linear(p) / (2.5 if dip else 1.0))
+        # n=128 measured 2.5x too slow in the first pass's processes: above n=256
+        bump = p.seq_len == 128 and pid == 1
+        return around(_linear(p) * (2.5 if bump else 1.0))
 
     rows, summary, _, _ = _run(script)
     again = {r["seq_len"]: r for r in rows if r["attempt"] == 2}
     assert set(again) == {128, 256}  # which one is wrong is not known: both
     assert {r["remeasure_reason"] for r in again.values()} == {"breaks its curve"}
+    assert again[128]["latency_s"] == pytest.approx(128e-5, rel=2e-3)
     assert again[256]["latency_s"] == pytest.approx(256e-5, rel=2e-3)
+    assert not quality.curve_breakers([again[128], again[256]], rtol=0.05)
 
 
 def test_contended_points_come_first_and_the_pass_keeps_its_budget():
@@ -456,6 +459,32 @@ def test_contended_points_come_first_and_the_pass_keeps_its_budget():
     rows, summary, _, _ = _run(script, remeasure=0.0)
     assert summary.remeasured == 0
     assert [r["seq_len"] for r in rows if r["contended"]] == [64, 512]
+
+
+def test_a_second_attempt_slower_than_the_first_never_replaces_its_floor():
+    from tests.fake_workers import around
+
+    def script(p, i, pid):
+        # the first pass: n=64 contended, n=256 fine but breaking its curve against a
+        # slow n=128; the second pass's fresh processes (pid 2) run in a slow spell for
+        # n=64 and n=256 (2x, no wait to show it), n=128 comes out right
+        value = _linear(p) * (2.5 if pid == 1 and p.seq_len == 128 else 1.0)
+        if pid == 2 and p.seq_len in (64, 256):
+            value = _linear(p) * 2.0
+        return around(value), (pid == 1 and p.seq_len == 64)
+
+    rows, summary, _, _ = _run(script)
+    again = {r["seq_len"]: r for r in rows if r["attempt"] == 2}
+    assert {n: r["remeasure_reason"] for n, r in again.items()} == {
+        64: "contended", 128: "breaks its curve", 256: "breaks its curve"}
+    # slower than before: pooled, the first floor stands, and so does its flag
+    assert again[64]["latency_s"] == pytest.approx(64e-5, rel=2e-3)
+    assert again[64]["contended"] is True and again[64]["instances"] == 4
+    assert again[256]["latency_s"] == pytest.approx(256e-5, rel=2e-3)
+    assert again[256]["contended"] is False and again[256]["instances"] == 4
+    # faster than before: the new instances replace the old ones
+    assert again[128]["latency_s"] == pytest.approx(128e-5, rel=2e-3)
+    assert again[128]["instances"] == 2
 
 
 def test_resume_runs_the_second_pass_and_attempts_are_bounded():

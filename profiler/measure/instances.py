@@ -74,6 +74,17 @@ def floor_confirmed(row: dict, rtol: float) -> bool:
     return not math.isnan(gap) and math.expm1(gap) <= max(rtol, NOISE_MULTIPLE * own_noise(row))
 
 
+def slower_than(new: dict, old: dict, rtol: float) -> bool:
+    """Is the floor of ``new``, a later attempt at a point, above the floor of ``old``
+    by more than ``rtol`` (relative) or, if wider, 3 times new's instances' own noise?
+    The machine's interference only adds time, so such an attempt was slowed, however
+    well its instances agree with each other."""
+    before, after = old.get("latency_s"), new.get("latency_s")
+    if not before or not after:
+        return False
+    return after / before - 1 > max(rtol, NOISE_MULTIPLE * own_noise(new))
+
+
 # The fields only instance 0 fills, from its untimed profiled pass (measure_point):
 # memory, operators, which kernel ran, the work per call and its trace.
 PROFILED_FIELDS = ("flops", "flops_source", "flops_note", "bytes_moved",

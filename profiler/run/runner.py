@@ -27,7 +27,8 @@ from profiler.run.spec import SweepSpec
 MIN_PROCESSES, MAX_PROCESSES = 2, 4
 # Second-pass reasons whose earlier instances join the new record. Not "contended" (they
 # measured the neighbour) nor "breaks its curve" (they agreed with each other and the
-# curve says they are wrong).
+# curve says they are wrong), unless the new attempt came out slower than they did
+# (instances.slower_than): then it was slowed too, and the floor stays the earlier one.
 POOLED_REASONS = ("instances disagree", "noisy")
 
 
@@ -395,7 +396,10 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
     """The second pass: measure again the points quality.remeasure_plan names, in fresh
     worker processes, while ``[budget].remeasure_seconds`` lasts (their start-up
     included). Each new row is appended with ``attempt`` one higher; it supersedes the
-    old row by point_id, and for POOLED_REASONS holds the instances of both attempts.
+    old row by point_id, and for POOLED_REASONS holds the instances of both attempts,
+    as it does for any reason where its floor came out slower than the old one: a
+    second attempt never passes a slower floor off as the point's (the old row's flag
+    stays with it).
 
     Only latency is measured again: memory, operators and kernels come from the first
     pass's profiled pass (instances.with_profile). So the fresh processes skip
@@ -422,10 +426,13 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
         row = measure_instances(point, spec, fresh, run_id, first=count, latency_only=True)
         measured += row.get("measured_s") or 0.0
         if row["status"] == "ok":
-            if reason in POOLED_REASONS and old.get("instance_medians_s"):
+            pooled = reason in POOLED_REASONS or instances.slower_than(
+                row, old, spec.timing.instance_rtol)
+            if pooled and old.get("instance_medians_s"):
                 # Instances that disagreed were clean measurements too: the new record's
                 # floor is over both attempts' instances, and a second instance near it
-                # may now confirm it.
+                # may now confirm it. A slower attempt was slowed (a spell over all its
+                # instances): the old floor stands, flagged if it was.
                 row = instances.combine([old, row])
             else:
                 row = instances.with_profile(row, old)
