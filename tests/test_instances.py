@@ -42,7 +42,7 @@ def test_floors_and_when_a_second_instance_confirms_one():
     assert not instances.floor_confirmed(instances.combine(many), rtol=0.05)
 
 
-def test_a_later_attempt_is_slower_only_beyond_rtol_or_its_own_noise():
+def test_a_later_attempt_is_slower_beyond_rtol_however_noisy():
     old = instances.combine([instance_row(P, [0.0024, 0.0025]), instance_row(P, [0.0025])])
     # the second pass of the README's run: 5.06-5.18 ms against a floor of 2.40 ms
     spell = instances.combine([instance_row(P, [0.00518, 0.0053]),
@@ -50,10 +50,11 @@ def test_a_later_attempt_is_slower_only_beyond_rtol_or_its_own_noise():
     assert instances.slower_than(spell, old, rtol=0.05)
     assert not instances.slower_than(old, spell, rtol=0.05)  # faster: never "slower"
     assert not instances.slower_than(instance_row(P, [0.00250] * 3), old, rtol=0.05)  # 4%
-    # 20% slower, within 3 standard errors of its own median (3 samples, rel IQR 0.5)
+    # 20% slower, within 3 standard errors of its own median (3 samples, rel IQR 0.5):
+    # the old floor is a sample that was measured, and this attempt never reached it
     noisy = instance_row(P, [0.00288, 0.00576, 0.00864])
     assert instances.own_noise(noisy) * 3 > 0.2
-    assert not instances.slower_than(noisy, old, rtol=0.05)
+    assert instances.slower_than(noisy, old, rtol=0.05)
     assert not instances.slower_than(dict(spell, latency_s=None), old, rtol=0.05)
 
 

@@ -76,13 +76,14 @@ def floor_confirmed(row: dict, rtol: float) -> bool:
 
 def slower_than(new: dict, old: dict, rtol: float) -> bool:
     """Is the floor of ``new``, a later attempt at a point, above the floor of ``old``
-    by more than ``rtol`` (relative) or, if wider, 3 times new's instances' own noise?
-    The machine's interference only adds time, so such an attempt was slowed, however
-    well its instances agree with each other."""
+    by more than ``rtol`` (relative)? The machine's interference only adds time, so
+    such an attempt did not reach a speed the point was measured at, however well its
+    instances agree with each other. (No allowance for the instances' own noise: that
+    is the noise of a median, and a sample at the old floor was measured.)"""
     before, after = old.get("latency_s"), new.get("latency_s")
     if not before or not after:
         return False
-    return after / before - 1 > max(rtol, NOISE_MULTIPLE * own_noise(new))
+    return after / before - 1 > rtol
 
 
 # The fields only instance 0 fills, from its untimed profiled pass (measure_point):
