@@ -66,3 +66,29 @@ def test_in_80_columns_the_label_is_cut_short_and_the_counts_stay_whole():
     assert "37/120" in last and "eta" in last and "sweep default" in last
     assert last.rstrip().endswith("…") and "transformer" in last
     assert len(last.rstrip()) <= 80
+
+
+def test_after_the_first_pass_the_bar_says_what_runs_and_gives_no_estimate():
+    out = io.StringIO()
+    bar = SweepProgress(total=4, title="sweep default",
+                        console=Console(file=out, force_terminal=True, width=120))
+    point = Point(model="lstm", seq_len=64, batch_size=8, device="cpu", dtype="float32",
+                  threads=2, phase="inference", attention="default")
+
+    def last_line() -> str:
+        drawn = [Text.from_ansi(line).plain
+                 for line in out.getvalue().replace("\r", "\n").splitlines()]
+        return [line for line in drawn if line.strip()][-1]
+
+    with bar:
+        for _ in range(2):
+            bar.start(point)
+            time.sleep(0.1)
+            bar.done({"status": "ok"})
+        assert "eta 0:00:0" in last_line()  # half the points in 0.2 s: 0.2 s left
+        for _ in range(2):
+            bar.done({"status": "ok"})
+        bar.phase("more instances")  # 4/4, and the rounds have only begun
+        bar.start(point)
+        assert "sweep default · more instances" in last_line()
+        assert "4/4" in last_line() and "eta -:--:--" in last_line()

@@ -499,3 +499,23 @@ def test_resume_runs_the_second_pass_and_attempts_are_bounded():
         run_points(spec, expand(spec), rows, rows.append, "t", workers=always)
     attempts = [r["attempt"] for r in rows if r["seq_len"] == 64]
     assert attempts == list(range(1, MAX_ATTEMPTS + 1))
+
+
+def test_the_display_is_told_when_the_first_pass_ends_and_the_second_begins():
+    from profiler.run.grid import expand
+    from tests.fake_workers import ScriptedWorker, around
+
+    def run(script):
+        spec = parse_spec(INSTANCE_SPEC.format(remeasure=30.0))
+        events = []
+        run_points(spec, expand(spec), [], lambda row: None, "t",
+                   on_start=lambda p: events.append(p.seq_len), on_phase=events.append,
+                   workers=[ScriptedWorker(script), ScriptedWorker(script)])
+        return events
+
+    # all agree: the rounds that take the second instances, and no second pass
+    assert run(lambda p, i, pid: around(_linear(p))) == [
+        64, 128, 256, 512, "more instances", 64, 128, 256, 512]
+    # n=256 contended in the first processes: measured again at the end
+    events = run(lambda p, i, pid: (around(_linear(p)), pid == 1 and p.seq_len == 256))
+    assert events[events.index("second pass"):] == ["second pass", 256]

@@ -53,6 +53,8 @@ class Display(Protocol):
 
     def note(self, text: str) -> None: ...
 
+    def phase(self, text: str) -> None: ...  # after the first pass: what runs now
+
 
 def restrict(spec: SweepSpec, points: Iterable[Point]) -> SweepSpec:
     """The spec with its device/dtype/threads axes cut to what ``points`` use, in the
@@ -85,7 +87,8 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
         sink.write_peaks(peaks)
         # the reference's timed samples are measurement too (the roofline's ceiling)
         reference_s = sum(p.get("measured_s") or 0.0 for p in peaks[len(known_peaks):])
-        hooks = dict(on_start=display.start, on_done=display.done) if display else {}
+        hooks = (dict(on_start=display.start, on_done=display.done, on_phase=display.phase)
+                 if display else {})
         planned = runner.planned_traces(spec, points) - traced
         traced = set(traced)  # a copy: the caller's set stays as it was given
 
@@ -107,6 +110,8 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
             # shards may get a trace in each.
             ids = {p.point_id for p in points}
             targets = [t for t in runner.trace_targets(spec, sink.rows()) if t.point_id in ids]
+            if display and targets:
+                display.phase("traces")
             runner.run_traces(spec, targets, worker, sink.traces_dir, traced,
                               sink.append_trace,
                               on_start=lambda p: note(f"tracing {p.label()}"))

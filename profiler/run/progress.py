@@ -19,8 +19,20 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Column
+from rich.text import Text
 
 from profiler.records import Point
+
+
+class _TimeRemaining(TimeRemainingColumn):
+    """rich's estimate, while it means something: it counts the first pass's points,
+    and once the first pass is over (``phase``) the rounds that complete the
+    instances and the second pass take as long again as the answers ask for."""
+
+    def render(self, task) -> Text:
+        if task.fields.get("phase"):
+            return Text("-:--:--", style="progress.remaining")
+        return super().render(task)
 
 
 class SweepProgress:
@@ -35,11 +47,12 @@ class SweepProgress:
             TextColumn("[bold]{task.fields[title]}", table_column=fixed()),
             BarColumn(bar_width=20, table_column=fixed()),
             MofNCompleteColumn(table_column=fixed()), TimeElapsedColumn(table_column=fixed()),
-            TextColumn("eta", table_column=fixed()), TimeRemainingColumn(table_column=fixed()),
+            TextColumn("eta", table_column=fixed()), _TimeRemaining(table_column=fixed()),
             TextColumn("{task.description}",
                        table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
             transient=False, auto_refresh=False, expand=True, console=console)
-        self._task = self._progress.add_task("", total=total, title=title)
+        self._task = self._progress.add_task("", total=total, title=title, phase="")
+        self._title = title
         self.failures = 0
 
     def start(self, point: Point) -> None:
@@ -49,6 +62,12 @@ class SweepProgress:
     def note(self, text: str) -> None:
         """Say what runs besides the points (peak FLOP/s reference, traces)."""
         self._progress.update(self._task, description=text, refresh=True)
+
+    def phase(self, text: str) -> None:
+        """The first pass is over and ``text`` begins (more instances, the second pass):
+        the count stays at the points, the estimate of time left is no longer shown."""
+        self._progress.update(self._task, title=f"{self._title} · {text}", phase=text,
+                              refresh=True)
 
     def done(self, row: dict) -> None:
         if row["status"] not in ("ok", "skipped"):

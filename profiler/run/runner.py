@@ -218,6 +218,7 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
                write: Callable[[dict], None], run_id: str,
                on_start: Callable[[Point], None] = lambda p: None,
                on_done: Callable[[dict], None] = lambda r: None,
+               on_phase: Callable[[str], None] = lambda text: None,
                workers: list[Worker] | None = None,
                trace_to: Callable[[Point], str | None] = lambda p: None,
                on_trace: Callable[[Point, dict], None] = lambda p, r: None) -> RunSummary:
@@ -289,13 +290,15 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
             summary.measured_s += row.get("measured_s") or 0.0
             on_done(row)
         # the progress bar counts first measurements: these passes only name their point
+        if held:
+            on_phase("more instances")
         summary.measured_s += complete(spec, points, latest, held, workers, write, run_id,
                                        summary.counts, on_start)
         if not summary.not_run:
             wanted = {p.point_id for p in points}
             rows = [r for pid, r in latest.items() if pid in wanted]
             summary.remeasured, extra_s = remeasure(spec, rows, workers, write, run_id,
-                                                    on_start)
+                                                    on_start, on_phase=on_phase)
             summary.measured_s += extra_s
     except KeyboardInterrupt:
         summary.interrupted = True
@@ -392,7 +395,8 @@ def _basis(point: Point, curve: Curve, held: set[str], index: dict[str, int]
 def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
               write: Callable[[dict], None], run_id: str,
               on_start: Callable[[Point], None] = lambda p: None,
-              on_done: Callable[[dict], None] = lambda r: None) -> tuple[int, float]:
+              on_done: Callable[[dict], None] = lambda r: None,
+              on_phase: Callable[[str], None] = lambda text: None) -> tuple[int, float]:
     """The second pass: measure again the points quality.remeasure_plan names, in fresh
     worker processes, while ``[budget].remeasure_seconds`` lasts (their start-up
     included). Each new row is appended with ``attempt`` one higher; it supersedes the
@@ -410,6 +414,7 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
     plan = quality.remeasure_plan(rows, spec.timing.instance_rtol)
     if not plan or limit <= 0:
         return 0, 0.0
+    on_phase("second pass")
     # the pass's seconds include starting its fresh processes
     t0, count, measured = time.perf_counter(), 0, 0.0
     for worker in workers:  # fresh processes: a slow process must not be measured twice
