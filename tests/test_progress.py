@@ -12,13 +12,26 @@ from rich.text import Text
 from profiler.records import Point
 from profiler.run.progress import SweepProgress
 
+POINT = Point(model="lstm", seq_len=64, batch_size=8, device="cpu", dtype="float32",
+              threads=2, phase="inference", attention="default")
+
+
+def drawn_bar(total: int, title: str, width: int) -> tuple[SweepProgress, io.StringIO]:
+    """A sweep's bar drawn into a string, as a terminal ``width`` columns wide."""
+    out = io.StringIO()
+    return SweepProgress(total=total, title=title, console=Console(
+        file=out, force_terminal=True, width=width)), out
+
+
+def last_line(out: io.StringIO) -> str:
+    """The text of the bar as last drawn, without its colours."""
+    drawn = [Text.from_ansi(line).plain for line in out.getvalue().replace("\r", "\n").splitlines()]
+    return [line for line in drawn if line.strip()][-1]
+
 
 def test_the_bar_is_drawn_when_it_changes_and_not_while_a_point_is_measured():
-    out = io.StringIO()
-    bar = SweepProgress(total=2, title="sweep t",
-                        console=Console(file=out, force_terminal=True, width=200))
-    point = Point(model="lstm", seq_len=64, batch_size=8, device="cpu", dtype="float32",
-                  threads=2, phase="inference", attention="default")
+    bar, out = drawn_bar(2, "sweep t", width=200)
+    point = POINT
     with bar:
         bar.start(point)  # drawn at once, before the point is sent to a worker
         assert point.label() in out.getvalue()
@@ -52,43 +65,30 @@ def test_the_train_bar_is_drawn_by_its_loop_at_most_ten_times_a_second():
 
 
 def test_in_80_columns_the_label_is_cut_short_and_the_counts_stay_whole():
-    out = io.StringIO()
-    bar = SweepProgress(total=120, title="sweep default",
-                        console=Console(file=out, force_terminal=True, width=80))
+    bar, out = drawn_bar(120, "sweep default", width=80)
     point = Point(model="transformer", seq_len=2048, batch_size=8, device="cpu",
                   dtype="float32", threads=1, phase="train_step", attention="default")
     with bar:
         for _ in range(37):
             bar.done({"status": "ok"})
         bar.start(point)
-    drawn = [Text.from_ansi(line).plain for line in out.getvalue().replace("\r", "\n").splitlines()]
-    last = [line for line in drawn if line.strip()][-1]
+    last = last_line(out)
     assert "37/120" in last and "eta" in last and "sweep default" in last
     assert last.rstrip().endswith("…") and "transformer" in last
     assert len(last.rstrip()) <= 80
 
 
 def test_after_the_first_pass_the_bar_says_what_runs_and_gives_no_estimate():
-    out = io.StringIO()
-    bar = SweepProgress(total=4, title="sweep default",
-                        console=Console(file=out, force_terminal=True, width=120))
-    point = Point(model="lstm", seq_len=64, batch_size=8, device="cpu", dtype="float32",
-                  threads=2, phase="inference", attention="default")
-
-    def last_line() -> str:
-        drawn = [Text.from_ansi(line).plain
-                 for line in out.getvalue().replace("\r", "\n").splitlines()]
-        return [line for line in drawn if line.strip()][-1]
-
+    bar, out = drawn_bar(4, "sweep default", width=120)
     with bar:
         for _ in range(2):
-            bar.start(point)
+            bar.start(POINT)
             time.sleep(0.1)
             bar.done({"status": "ok"})
-        assert "eta 0:00:0" in last_line()  # half the points in 0.2 s: 0.2 s left
+        assert "eta 0:00:0" in last_line(out)  # half the points in 0.2 s: 0.2 s left
         for _ in range(2):
             bar.done({"status": "ok"})
         bar.phase("more instances")  # 4/4, and the rounds have only begun
-        bar.start(point)
-        assert "sweep default · more instances" in last_line()
-        assert "4/4" in last_line() and "eta -:--:--" in last_line()
+        bar.start(POINT)
+        assert "sweep default · more instances" in last_line(out)
+        assert "4/4" in last_line(out) and "eta -:--:--" in last_line(out)
