@@ -4,6 +4,7 @@ worker measures beside it on the same cores."""
 from __future__ import annotations
 
 import io
+import re
 import time
 
 from rich.console import Console
@@ -89,6 +90,8 @@ def test_after_the_first_pass_the_bar_says_what_runs_and_gives_no_estimate():
         for _ in range(2):
             bar.done({"status": "ok"})
         bar.phase("more instances")  # 4/4, and the rounds have only begun
+        time.sleep(1.0)
         bar.start(POINT)
         assert "sweep default · more instances" in last_line(out)
         assert "4/4" in last_line(out) and "eta -:--:--" in last_line(out)
+        assert re.search(r" 0:00:0[1-9] ", last_line(out))  # the clock runs on past the count

@@ -9,6 +9,8 @@ against 1.0-1.5% at 2 threads), slowing the samples it did not push over the thr
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -22,6 +24,16 @@ from rich.table import Column
 from rich.text import Text
 
 from profiler.records import Point
+
+
+class _TimeElapsed(TimeElapsedColumn):
+    """The sweep's time so far. rich stops a task's clock once its count is complete,
+    and the count is of the first pass: the rest of the sweep would read as no time."""
+
+    def render(self, task) -> Text:
+        if task.elapsed is None:
+            return Text("-:--:--", style="progress.elapsed")
+        return Text(str(timedelta(seconds=int(task.elapsed))), style="progress.elapsed")
 
 
 class _TimeRemaining(TimeRemainingColumn):
@@ -46,7 +58,7 @@ class SweepProgress:
         self._progress = Progress(
             TextColumn("[bold]{task.fields[title]}", table_column=fixed()),
             BarColumn(bar_width=20, table_column=fixed()),
-            MofNCompleteColumn(table_column=fixed()), TimeElapsedColumn(table_column=fixed()),
+            MofNCompleteColumn(table_column=fixed()), _TimeElapsed(table_column=fixed()),
             TextColumn("eta", table_column=fixed()), _TimeRemaining(table_column=fixed()),
             TextColumn("{task.description}",
                        table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
