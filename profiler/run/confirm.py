@@ -75,7 +75,7 @@ def confirm_points(run_dir: str | Path, point_ids: list[str],
         own = workers is None
         if own:
             workers = runner.for_latency_only(
-                runner.make_workers(processes=max(runner.MIN_PROCESSES, spec.timing.instances),
+                runner.make_workers(processes=runner.latency_pool_size(spec.timing),
                                     timing=spec.timing), rows)
             runner.start_workers(workers)
         try:

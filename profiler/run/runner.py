@@ -185,6 +185,12 @@ def pool_size(timing: TimingConfig) -> int:
     return min(MAX_PROCESSES, max(MIN_PROCESSES, timing.max_instances))
 
 
+def latency_pool_size(timing: TimingConfig) -> int:
+    """How many fresh processes measure latency only (the second pass, --confirm): one
+    per instance a point takes, at least MIN_PROCESSES."""
+    return max(MIN_PROCESSES, timing.instances)
+
+
 def make_workers(log_path: str | None = None, processes: int = MIN_PROCESSES,
                  timing: TimingConfig = TimingConfig()) -> list[Worker]:
     """The measuring processes (not started: start_workers starts them together), with
@@ -419,7 +425,7 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
     t0, count, measured = time.perf_counter(), 0, 0.0
     for worker in workers:  # fresh processes: a slow process must not be measured twice
         worker.close()
-    fresh = for_latency_only(workers[:max(MIN_PROCESSES, spec.timing.instances)],
+    fresh = for_latency_only(workers[:latency_pool_size(spec.timing)],
                              (old for old, _ in plan))
     start_workers(fresh)
     for old, reason in plan:
