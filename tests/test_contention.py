@@ -52,17 +52,21 @@ def test_a_busy_neighbour_is_seen_on_two_thread_samples():
     # vanish after a second or two: those samples are then clean, truly. Samples of
     # ~1 ms mostly fit in one slice; then the wait lands in a few samples and the clean
     # ones are kept: that is what retakes buy.)
+    # How slow a call gets beside the burners is the host's: 13x idle here, but 130x on
+    # a CI runner, where each matmul's thread barrier waited for a slice (4.8 s for 200
+    # matmuls). So the burners live until killed, not for a guessed time: burners that
+    # had stopped by themselves after 20 s left the last samples truly clean there.
     torch.set_num_threads(2)
     a = torch.randn(256, 256)
     cfg = TimingConfig(warmup_s=0.0, warmup_calls=2, min_time_s=0.0, max_time_s=0.5,
                        min_samples=5, target_rel_iqr=0.0,
                        contention_threshold=0.05)
     waits = contention.wait_source()
-    procs = _burners(4, 20.0)  # two per core of a 2-core machine
+    procs = _burners(4, 300.0)  # two per core of a 2-core machine; killed below
     try:
         time.sleep(0.2)  # let them reach the cores
-        # one call = 200 matmuls (~20 ms idle), one call per sample (setup given)
-        s = sample(lambda: [a @ a for _ in range(200)], lambda: None, True, CpuTimer(), cfg,
+        # one call = 100 matmuls (~18 ms idle), one call per sample (setup given)
+        s = sample(lambda: [a @ a for _ in range(100)], lambda: None, True, CpuTimer(), cfg,
                    threads=2, waits=waits)
     finally:
         for p in procs:
