@@ -12,7 +12,8 @@ from torch import nn
 
 from profiler.analyze import operators as O
 from profiler.analyze.tables import records_frame
-from profiler.measure.peak import datasheet_bandwidth, measure_peak
+from profiler.measure.envinfo import last_level_cache_bytes
+from profiler.measure.peak import copy_size, datasheet_bandwidth, measure_peak
 from profiler.measure.point import measure_point
 from profiler.measure.timing import TimingConfig
 from profiler.models.families import build_model, count_params
@@ -176,3 +177,29 @@ def test_roofline_table_matches_peaks_and_skips_old_records():
     assert pd.isna(one["bound"]) and math.isnan(one["roofline_flops_per_s"])
     assert one["arithmetic_intensity"] == 40.0
     assert O.roofline(df, [])["bound"].isna().all()
+
+
+def _cache(root, cpu: int, index: int, level: int, kind: str, size: str, shared: str):
+    d = root / f"cpu{cpu}" / "cache" / f"index{index}"
+    d.mkdir(parents=True)
+    for name, text in (("level", f"{level}\n"), ("type", f"{kind}\n"), ("size", f"{size}\n"),
+                       ("shared_cpu_list", f"{shared}\n")):
+        (d / name).write_text(text)
+
+
+def test_last_level_caches_are_summed_once_each(tmp_path):
+    # two sockets of two cores: private L1s and L2s, one 32 MiB L3 per socket
+    for cpu in range(4):
+        _cache(tmp_path, cpu, 0, 1, "Data", "32K", str(cpu))
+        _cache(tmp_path, cpu, 1, 1, "Instruction", "32K", str(cpu))
+        _cache(tmp_path, cpu, 2, 2, "Unified", "1024K", str(cpu))
+        _cache(tmp_path, cpu, 3, 3, "Unified", "32768K", "0-1" if cpu < 2 else "2-3")
+    assert last_level_cache_bytes(tmp_path) == 2 * (32 << 20)
+    assert last_level_cache_bytes(tmp_path / "absent") is None
+
+
+def test_copy_buffers_are_four_times_the_last_level_caches():
+    assert copy_size("cpu", llc_bytes=32 << 20) == 128 << 20
+    assert copy_size("cpu", llc_bytes=4 << 20) == 64 << 20  # at least 64 MiB
+    assert copy_size("cpu", llc_bytes=1 << 30) == 1 << 30  # at most 1 GiB
+    assert copy_size("cuda:0", llc_bytes=32 << 20) == 2 << 30

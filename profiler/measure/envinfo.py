@@ -40,6 +40,34 @@ def transparent_huge_pages(path: Path = THP_MODE_FILE) -> str | None:
     return text[start + 1:end] if 0 <= start < end else None
 
 
+CPU_SYSFS = Path("/sys/devices/system/cpu")
+_SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def last_level_cache_bytes(root: Path = CPU_SYSFS) -> int | None:
+    """Bytes of all the CPU's last-level caches together (each counted once, however
+    many cores share it: two sockets' L3s count twice); None where sysfs does not say
+    (not Linux, some containers)."""
+    caches: dict[str, int] = {}  # shared_cpu_list -> size, at the deepest level seen
+    deepest = 0
+    for index in root.glob("cpu[0-9]*/cache/index[0-9]*"):
+        try:
+            level = int((index / "level").read_text())
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            text = (index / "size").read_text().strip()
+            shared = (index / "shared_cpu_list").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        size = int(text[:-1]) * _SIZE_UNITS[text[-1]] if text[-1:] in _SIZE_UNITS \
+            else int(text) if text.isdigit() else 0
+        if level > deepest:
+            deepest, caches = level, {}
+        if level == deepest and size:
+            caches[shared] = size
+    return sum(caches.values()) or None
+
+
 def git_commit() -> str | None:
     """HEAD of the checkout the package runs from, '+dirty' if modified; None outside git."""
     root = Path(__file__).resolve().parent.parent
@@ -60,7 +88,8 @@ def collect_env() -> dict:
     import numpy
     import torch
 
-    devices = [{"device": "cpu", "name": cpu_model(), "cores": os.cpu_count()}]
+    devices = [{"device": "cpu", "name": cpu_model(), "cores": os.cpu_count(),
+                "last_level_cache_bytes": last_level_cache_bytes()}]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)

@@ -54,10 +54,27 @@ def matmul_size(device: str) -> int:
     return 8192 if device.startswith("cuda") else 1024
 
 
-def copy_size(device: str) -> int:
-    """Bytes of the copied buffer: far beyond the last-level cache (tens of MiB on a CPU,
-    50 MiB on an H100), so the copy streams from memory."""
-    return (2 << 30) if device.startswith("cuda") else (256 << 20)
+# STREAM's rule for a bandwidth figure: each array at least 4 times the last-level
+# caches together, so the copy streams from memory. Here (one 32 MiB L3) 128 MiB
+# buffers measured the same as 256 MiB ones (25-31 GB/s at 1 thread in five processes
+# each way) and take half as long to fault in: on a VM that hands freed memory back to
+# its host, 2-3 s for the two 256 MiB buffers (docs/measurement.md).
+LLC_MULTIPLE = 4
+MIN_COPY_BYTES, MAX_COPY_BYTES = 64 << 20, 1 << 30  # bounds; 256 MiB if the LLC is unknown
+
+
+def copy_size(device: str, llc_bytes: int | None = None) -> int:
+    """Bytes of each copied buffer: far beyond the last-level cache (tens of MiB on a
+    CPU, 50 MiB of L2 on an H100), so the copy streams from memory. On a CPU,
+    LLC_MULTIPLE times the last-level caches (``llc_bytes``; read from sysfs if None)."""
+    if device.startswith("cuda"):
+        return 2 << 30
+    from profiler.measure.envinfo import last_level_cache_bytes
+
+    llc = llc_bytes or last_level_cache_bytes()
+    if not llc:
+        return 256 << 20
+    return min(MAX_COPY_BYTES, max(MIN_COPY_BYTES, LLC_MULTIPLE * llc))
 
 
 def measure_bandwidth(device: str, threads: int, nbytes: int | None = None,
