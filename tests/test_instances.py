@@ -85,6 +85,21 @@ def test_combine_flags_a_point_when_any_instance_was_contended():
     assert instances.combine([a, c])["contended"] is None  # not known is not clean
 
 
+def test_pooling_a_later_attempt_keeps_the_flag_of_the_floor_that_stands():
+    clean = instances.combine([instance_row(P, [1.0] * 3), instance_row(P, [1.02] * 3)])
+    # a contended new instance slower than the clean floor: the floor and its flag stand
+    slower = instances.pool(clean, instance_row(P, [1.5] * 3, contended=True))
+    assert slower["latency_s"] == 1.0 and slower["contended"] is False
+    # (the record still counts the new instance's retaken samples)
+    assert slower["instances"] == 3 and slower["contended_samples"] == 3
+    # a contended new instance that sets a new floor flags it
+    faster = instances.pool(clean, instance_row(P, [0.9] * 3, contended=True))
+    assert faster["latency_s"] == 0.9 and faster["contended"] is True
+    # a flagged floor stays flagged when the clean new instance is slower
+    flagged = instances.combine([instance_row(P, [1.0] * 3, contended=True)])
+    assert instances.pool(flagged, instance_row(P, [1.3] * 3))["contended"] is True
+
+
 def test_floor_interval_by_hand():
     # floors 1.00, 1.03, 1.40 s: the gap is ln(1.03); with a typical gap of 0.02 the
     # half-width is ln(1.03) + 3 x 0.02 = 0.0896 about the fastest: 0.9143 to 1.0937 s

@@ -147,3 +147,13 @@ def combine(rows: list[dict]) -> dict:
         measured_s=sum(r["measured_s"] or 0.0 for r in rows),
         point_wall_s=sum(r["point_wall_s"] or 0.0 for r in rows),
     )
+
+
+def pool(old: dict, new: dict) -> dict:
+    """``old``'s row with a later attempt's instances (``new``) added: combine. Where
+    the old floor stands, so does its flag, clean or contended: a contended new
+    instance, slower than the floor, does not flag a floor it did not set."""
+    row = combine([old, new])
+    if old["latency_s"] <= new["latency_s"]:
+        row["contended"] = old.get("contended")
+    return row

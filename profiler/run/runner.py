@@ -444,7 +444,7 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
                 # floor is over both attempts' instances, and a second instance near it
                 # may now confirm it. A slower attempt was slowed (a spell over all its
                 # instances): the old floor stands, flagged if it was.
-                row = instances.combine([old, row])
+                row = instances.pool(old, row)
             else:
                 row = instances.with_profile(row, old)
         row["attempt"] = (old.get("attempt") or 1) + 1
