@@ -18,12 +18,15 @@ from profiler.measure.stats import summarize
 # Even a point that runs past its time gets this many samples: one is not a latency.
 MIN_SAMPLES_FLOOR = 3
 # A point is flagged for the share of its samples discarded (contended_share) only from
-# this many on. Idle, 0.7% of samples were discarded over fourteen default sweeps here (a
-# kernel thread, the sweep's own parent), and an instance of a large point takes 3-6
-# samples, where one discard is already 17-33%. Two of the seven points flagged in those
-# sweeps had one discarded sample among 10 (instances of 3-4); the second pass, in fresh
-# processes, then measured both 1.2-1.27x slower than their clean samples had.
-MIN_DISCARDS_TO_FLAG = 2
+# this many on. Idle, the sweep's own parent and kernel threads make a sample wait now
+# and then, the more the longer it is: over eleven idle `default` sweeps here, 0.1-0.3%
+# of 1-thread samples and 0.75%, 1.3% and 2.6% of 2-thread samples of points under
+# 1 ms, 10 ms and 100 ms. An instance of a 10-100 ms point takes 4-10 samples, where
+# two discards are 20-50%: from two on, 8 of those 208 points x runs were flagged, and
+# every one of their floors lay within 0-10% of the point's clean floors in the other
+# runs. At 2.6%, three discards among 10 samples happen to 0.2% of instances by chance
+# (two to 2.6%); beside a busy neighbour, points discarded 33-95% of their samples.
+MIN_DISCARDS_TO_FLAG = 3
 
 
 class CpuTimer:
@@ -93,7 +96,7 @@ class TimingConfig:
     # samples between its bursts too (shared caches, memory bandwidth, a core's sibling),
     # with no wait to show it. Idle, at most 9% of a point's samples were discarded over
     # six default sweeps here; beside one busy process, 33-95% (docs/measurement.md).
-    contended_share: float = 0.2  # (two discards at least: MIN_DISCARDS_TO_FLAG)
+    contended_share: float = 0.2  # (three discards at least: MIN_DISCARDS_TO_FLAG)
     # independent instances per point (fresh model, inputs and process); those beyond
     # the first two only where they fit in the point budget (runner._wants_another)
     instances: int = 3
