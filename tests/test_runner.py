@@ -521,4 +521,33 @@ def test_the_display_is_told_when_the_first_pass_ends_and_the_second_begins():
         64, 128, 256, 512, "more instances", 64, 128, 256, 512]
     # n=256 contended in the first processes: measured again at the end
     events = run(lambda p, i, pid: (around(_linear(p)), pid == 1 and p.seq_len == 256))
-    assert events[events.index("second pass"):] == ["second pass", 256]
+    # (its two instances in rounds, each named as it starts)
+    assert events[events.index("second pass"):] == ["second pass", 256, 256]
+
+
+def test_the_second_pass_takes_its_instances_in_rounds_until_its_time_is_up(monkeypatch):
+    import profiler.run.runner as runner_mod
+    from tests.fake_workers import around
+
+    clock = [0.0]
+    monkeypatch.setattr(runner_mod.time, "perf_counter", lambda: clock[0])
+
+    def script(p, i, pid):
+        if pid == 2:
+            clock[0] += 1.0  # each instance of the second pass takes 1 s
+        return around(_linear(p)), (pid == 1 and p.seq_len in (64, 512))
+
+    # instances back to back fall in one slow spell together: a round apart, not
+    rows, summary, log, _ = _run(script)
+    assert [(r["seq_len"], r["instances"]) for r in rows if r["attempt"] == 2] == [
+        (64, 2), (512, 2)]
+    by_n = {r["point_id"]: r["seq_len"] for r in rows}
+    assert [(by_n[pid_id], i) for pid_id, i, pid in log if pid == 2] == [
+        (64, 1), (512, 1), (64, 2), (512, 2)]
+    # 2.5 s: n=64 gets its second instance at 2 s, n=512 none at 3 s; one new instance
+    # confirms nothing, so n=512 keeps its first-pass row, flagged
+    clock[0] = 0.0
+    rows, summary, log, _ = _run(script, remeasure=2.5)
+    assert [(r["seq_len"], r["instances"]) for r in rows if r["attempt"] == 2] == [(64, 2)]
+    assert summary.remeasured == 1
+    assert [r["contended"] for r in rows if r["seq_len"] == 512] == [True]

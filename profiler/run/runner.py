@@ -140,18 +140,16 @@ class RunSummary:
 
 
 def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
-                      run_id: str, first: int = 0, upto: int | None = None,
+                      run_id: str, first: int = 0, upto: int = 1,
                       earlier: dict | None = None, trace_path: str | None = None,
                       latency_only: bool = False) -> dict:
     """The row of one point measured in independent instances.
 
     Instance k runs in ``workers[(first + k) % len(workers)]``: up to the pool's size,
     each instance of a point is in a different process, and ``first`` (the point's
-    index) rotates which processes a point starts in. ``upto``: take this many
-    instances and stop (the first pass takes one). Otherwise ``[timing].instances``
-    are taken, counting those of ``earlier`` (the point's row so far), and more while
-    the row wants another (_wants_another, the rule of the completing rounds, here
-    back to back: the second pass's budget is short). The first failure
+    index) rotates which processes a point starts in. Instances are taken until the
+    row has ``upto``, counting those of ``earlier`` (the point's row so far): the
+    passes take one at a time, in rounds over their points. The first failure
     (oom, error, timeout, crash) is the point's row: a failure is data. ``trace_path``:
     instance 0's profiled pass also exports the point's trace there. ``latency_only``: no
     instance runs the profiled pass (the second pass keeps the first pass's)."""
@@ -161,8 +159,7 @@ def measure_instances(point: Point, spec: SweepSpec, workers: list[Worker],
     def taken() -> int:
         return sum(r.get("instances") or 1 for r in rows)
 
-    wanted = max(1, timing.instances) if upto is None else upto
-    while taken() < wanted or (upto is None and _wants_another(instances.combine(rows), spec)):
+    while taken() < upto:
         worker = workers[(first + taken()) % len(workers)]
         outcome, detail = worker.measure(
             point, spec.models.get(point.model, {}), timing, max_time_s=budget.point_seconds,
@@ -411,6 +408,10 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
     second attempt never passes a slower floor off as the point's (the old row's flag
     stays with it).
 
+    The points that fit the pass (by their first-pass wall time) get their instances in
+    rounds (_rounds), as the first pass completes its points; no instance starts once
+    the pass's time is up, and a point left with one new instance keeps its old row.
+
     Only latency is measured again: memory, operators and kernels come from the first
     pass's profiled pass (instances.with_profile). So the fresh processes skip
     torch.profiler's start-up, and there are only ``[timing].instances`` of them (at
@@ -422,20 +423,27 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
         return 0, 0.0
     on_phase("second pass")
     # the pass's seconds include starting its fresh processes
-    t0, count, measured = time.perf_counter(), 0, 0.0
+    t0 = time.perf_counter()
     for worker in workers:  # fresh processes: a slow process must not be measured twice
         worker.close()
     fresh = for_latency_only(workers[:latency_pool_size(spec.timing)],
                              (old for old, _ in plan))
     start_workers(fresh)
+    # what fits, by each point's first-pass wall time (its profiled pass included, so
+    # an overestimate): the plan's order, skipping a point that would overrun the pass
+    chosen, planned = [], time.perf_counter() - t0
     for old, reason in plan:
-        left = limit - (time.perf_counter() - t0)
-        if (old.get("point_wall_s") or 0.0) > left:
-            continue  # would overrun the pass; a cheaper point may still fit
-        point = point_of(old)
-        on_start(point)
-        row = measure_instances(point, spec, fresh, run_id, first=count, latency_only=True)
-        measured += row.get("measured_s") or 0.0
+        cost = old.get("point_wall_s") or 0.0
+        if planned + cost <= limit:
+            chosen.append((old, reason))
+            planned += cost
+    new, measured = _rounds(spec, [point_of(old) for old, _ in chosen], fresh, run_id,
+                            on_start, deadline=t0 + limit)
+    count = 0
+    for old, reason in chosen:
+        row = new.get(old["point_id"])
+        if row is None:
+            continue  # the pass ran out of time before two of its instances: old stands
         if row["status"] == "ok":
             pooled = reason in POOLED_REASONS or instances.slower_than(
                 row, old, spec.timing.instance_rtol)
@@ -453,6 +461,41 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
         count += 1
         on_done(row)
     return count, measured
+
+
+def _rounds(spec: SweepSpec, points: list[Point], workers: list[Worker], run_id: str,
+            on_start: Callable[[Point], None], deadline: float
+            ) -> tuple[dict[str, dict], float]:
+    """Latency-only instances of ``points`` in rounds, as the first pass completes its
+    points: one instance of every point that wants another (_wants_another), then the
+    next. Instances taken back to back fell in one slow spell of the host together
+    (docs/measurement.md); a round apart, a spell falls on one of them. No instance
+    starts after ``deadline`` (perf_counter seconds). Returns ({point_id: new row}, the
+    seconds inside their timed samples); a point left with fewer than two new instances
+    (or ``[timing].instances`` if fewer) is left out; a failed instance's row is its
+    point's."""
+    rows: dict[str, dict] = {}
+    wanting = list(enumerate(points))
+    measured = 0.0
+    while wanting:
+        for k, point in list(wanting):
+            if time.perf_counter() > deadline:
+                wanting = []
+                break
+            on_start(point)
+            earlier = rows.get(point.point_id)
+            taken = earlier["instances"] if earlier else 0
+            row = measure_instances(point, spec, workers, run_id, first=k, earlier=earlier,
+                                    upto=taken + 1, latency_only=True)
+            if row["status"] == "ok":
+                measured += (row.get("measured_s") or 0.0) - (
+                    (earlier.get("measured_s") or 0.0) if earlier else 0.0)
+            rows[point.point_id] = row
+            if row["status"] != "ok" or not _wants_another(row, spec):
+                wanting.remove((k, point))
+    needed = max(1, min(spec.timing.instances, ALWAYS_TAKEN))
+    return {pid: row for pid, row in rows.items()
+            if row["status"] != "ok" or row["instances"] >= needed}, measured
 
 
 def measure_peaks(spec: SweepSpec, worker: Worker, known: list[dict]) -> list[dict]:
