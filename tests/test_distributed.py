@@ -144,6 +144,29 @@ def test_jobs_view_shows_states_and_points():
     assert "2/3" in text
 
 
+def test_jobs_view_is_drawn_at_each_poll_and_never_between():
+    import time
+
+    from rich.console import Console
+
+    class FakeJob:
+        job_id = "4242"
+
+    shard = S.Shard("s1-0", tuple(pts()))
+    merge = S.Merger(".", out=None, done_ids=set())
+    out = io.StringIO()
+    with D.JobsView(total=3, title="sweep t", console=Console(
+            file=out, force_terminal=True, width=100)) as view:
+        view.update([D.JobState(shard, FakeJob(), state="queued")], merge)
+        assert "queued" in out.getvalue()  # drawn by the poll itself
+        drawn = len(out.getvalue())
+        time.sleep(0.6)  # rich's refresh thread would have drawn twice by now
+        assert len(out.getvalue()) == drawn
+        merge.reader.lines["s1-0"] = 1
+        view.update([D.JobState(shard, FakeJob(), state="running", host="node7")], merge)
+        assert "node7" in out.getvalue()[drawn:]
+
+
 # --- shard files: merge, resume, fencing -------------------------------------------------
 
 

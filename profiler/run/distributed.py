@@ -282,7 +282,7 @@ class JobsView:
 
     STYLE = {"queued": "dim", "running": "cyan", "done": "green", "failed": "red"}
 
-    def __init__(self, total: int, title: str):
+    def __init__(self, total: int, title: str, console=None):
         from rich.live import Live
         from rich.progress import (
             BarColumn,
@@ -295,7 +295,10 @@ class JobsView:
         self.bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn())
         self.task = self.bar.add_task("", total=total)
-        self.live = Live(self.bar, refresh_per_second=4)
+        # Drawn at each poll (update), not by rich's refresh thread: with local jobs the
+        # measuring processes share this machine's cores, and a redraw four times a
+        # second is a neighbour they would wait for.
+        self.live = Live(self.bar, auto_refresh=False, console=console)
 
     def update(self, jobs: list[JobState], merge: Merger) -> None:
         from rich.console import Group
@@ -307,7 +310,7 @@ class JobsView:
                           f"[{self.STYLE[js.state]}]{js.state}", js.host or "",
                           f"{merge.reader.lines.get(js.shard.name, 0)}/{len(js.shard.points)}")
         self.bar.update(self.task, completed=len(merge.rows))
-        self.live.update(Group(table, self.bar))
+        self.live.update(Group(table, self.bar), refresh=True)
 
     def __enter__(self) -> JobsView:
         self.live.start()
