@@ -496,12 +496,29 @@ def test_resume_runs_the_second_pass_and_attempts_are_bounded():
     from tests.fake_workers import ScriptedWorker, around
 
     spec = parse_spec(INSTANCE_SPEC.format(remeasure=30.0))
-    always = [ScriptedWorker(lambda p, i, pid: (around(_linear(p)), p.seq_len == 64))]
+    always = [ScriptedWorker(lambda p, i, pid: (around(_linear(p)), p.seq_len == 64))
+              for _ in range(2)]
     rows = []
     for _ in range(MAX_ATTEMPTS + 2):  # the first run, then resumes
         run_points(spec, expand(spec), rows, rows.append, "t", workers=always)
     attempts = [r["attempt"] for r in rows if r["seq_len"] == 64]
     assert attempts == list(range(1, MAX_ATTEMPTS + 1))
+
+
+def test_the_second_pass_takes_one_new_instance_per_fresh_process():
+    from tests.fake_workers import around
+
+    # n=256 disagrees with itself in every process, first pass and second: the second
+    # pass's two fresh processes (instances = 2) give it two new instances, not the
+    # four max_instances would allow; a process's second instance is not a new draw
+    def script(p, i, pid):
+        return around(_linear(p) * (1.0 + 0.2 * i if p.seq_len == 256 else 1.0))
+
+    rows, _, log, _ = _run(script)
+    again = [r for r in rows if r["attempt"] == 2]
+    assert [(r["seq_len"], r["instances"]) for r in again] == [(256, 4 + 2)]
+    second = [i for pid_id, i, pid in log if pid == 2]
+    assert second == [1, 2]
 
 
 def test_the_display_is_told_when_the_first_pass_ends_and_the_second_begins():

@@ -468,12 +468,12 @@ def _rounds(spec: SweepSpec, points: list[Point], workers: list[Worker], run_id:
             ) -> tuple[dict[str, dict], float]:
     """Latency-only instances of ``points`` in rounds, as the first pass completes its
     points: one instance of every point that wants another (_wants_another), then the
-    next. Instances taken back to back fell in one slow spell of the host together
-    (docs/measurement.md); a round apart, a spell falls on one of them. No instance
-    starts after ``deadline`` (perf_counter seconds). Returns ({point_id: new row}, the
-    seconds inside their timed samples); a point left with fewer than two new instances
-    (or ``[timing].instances`` if fewer) is left out; a failed instance's row is its
-    point's."""
+    next, and at most one per process of ``workers``. Instances taken back to back
+    fell in one slow spell of the host together (docs/measurement.md); a round apart,
+    a spell falls on one of them. No instance starts after ``deadline`` (perf_counter
+    seconds). Returns ({point_id: new row}, the seconds inside their timed samples); a
+    point left with fewer than two new instances (or ``[timing].instances`` if fewer)
+    is left out; a failed instance's row is its point's."""
     rows: dict[str, dict] = {}
     wanting = list(enumerate(points))
     measured = 0.0
@@ -491,7 +491,9 @@ def _rounds(spec: SweepSpec, points: list[Point], workers: list[Worker], run_id:
                 measured += (row.get("measured_s") or 0.0) - (
                     (earlier.get("measured_s") or 0.0) if earlier else 0.0)
             rows[point.point_id] = row
-            if row["status"] != "ok" or not _wants_another(row, spec):
+            # one new instance per fresh process: a process's second would not be a draw
+            if (row["status"] != "ok" or row["instances"] >= len(workers)
+                    or not _wants_another(row, spec)):
                 wanting.remove((k, point))
     needed = max(1, min(spec.timing.instances, ALWAYS_TAKEN))
     return {pid: row for pid, row in rows.items()
