@@ -55,12 +55,12 @@ def last_level_cache_bytes(root: Path = CPU_SYSFS) -> int | None:
             level = int((index / "level").read_text())
             if (index / "type").read_text().strip() == "Instruction":
                 continue
-            text = (index / "size").read_text().strip()
+            text = (index / "size").read_text().strip()  # "32768K"
+            unit = _SIZE_UNITS.get(text[-1:], 1)
+            size = int(text[:-1] if unit > 1 else text) * unit
             shared = (index / "shared_cpu_list").read_text().strip()
         except (OSError, ValueError):
             continue
-        size = int(text[:-1]) * _SIZE_UNITS[text[-1]] if text[-1:] in _SIZE_UNITS \
-            else int(text) if text.isdigit() else 0
         if level > deepest:
             deepest, caches = level, {}
         if level == deepest and size:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from profiler.measure.envinfo import last_level_cache_bytes
 from profiler.measure.stats import summarize
 from profiler.measure.timing import TimingConfig, make_timer, sample
 
@@ -69,8 +70,6 @@ def copy_size(device: str, llc_bytes: int | None = None) -> int:
     LLC_MULTIPLE times the last-level caches (``llc_bytes``; read from sysfs if None)."""
     if device.startswith("cuda"):
         return 2 << 30
-    from profiler.measure.envinfo import last_level_cache_bytes
-
     llc = llc_bytes or last_level_cache_bytes()
     if not llc:
         return 256 << 20

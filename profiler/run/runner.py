@@ -370,8 +370,7 @@ def _take_next(spec: SweepSpec, i: int, point: Point, latest: dict[str, dict], h
     ``counts`` follows a point of ``counted`` whose new instance failed. Returns the
     seconds inside the new instance's timed samples."""
     old = latest[point.point_id]
-    row = measure_instances(point, spec, workers, run_id, first=i, earlier=old,
-                            upto=old["instances"] + 1)
+    row, measured = _one_more(point, spec, workers, run_id, i, old)
     row["attempt"] = old.get("attempt") or 1
     latest[point.point_id] = row
     if row["status"] != "ok" and point.point_id in counted:
@@ -382,7 +381,20 @@ def _take_next(spec: SweepSpec, i: int, point: Point, latest: dict[str, dict], h
     else:
         write(row)
         held.discard(point.point_id)
-    return (row.get("measured_s") or 0.0) - (old.get("measured_s") or 0.0)
+    return measured
+
+
+def _one_more(point: Point, spec: SweepSpec, workers: list[Worker], run_id: str, first: int,
+              earlier: dict | None, latency_only: bool = False) -> tuple[dict, float]:
+    """``earlier`` (the point's row so far, or None) with one more instance, and the
+    seconds inside that instance's timed samples (none if it failed: its row is the
+    point's then)."""
+    taken = earlier["instances"] if earlier else 0
+    row = measure_instances(point, spec, workers, run_id, first=first, earlier=earlier,
+                            upto=taken + 1, latency_only=latency_only)
+    if row["status"] != "ok":
+        return row, 0.0
+    return row, (row.get("measured_s") or 0.0) - ((earlier or {}).get("measured_s") or 0.0)
 
 
 def _basis(point: Point, curve: Curve, held: set[str], index: dict[str, int]
@@ -483,13 +495,9 @@ def _rounds(spec: SweepSpec, points: list[Point], workers: list[Worker], run_id:
                 wanting = []
                 break
             on_start(point)
-            earlier = rows.get(point.point_id)
-            taken = earlier["instances"] if earlier else 0
-            row = measure_instances(point, spec, workers, run_id, first=k, earlier=earlier,
-                                    upto=taken + 1, latency_only=True)
-            if row["status"] == "ok":
-                measured += (row.get("measured_s") or 0.0) - (
-                    (earlier.get("measured_s") or 0.0) if earlier else 0.0)
+            row, seconds = _one_more(point, spec, workers, run_id, k,
+                                     rows.get(point.point_id), latency_only=True)
+            measured += seconds
             rows[point.point_id] = row
             # one new instance per fresh process: a process's second would not be a draw
             if (row["status"] != "ok" or row["instances"] >= len(workers)
