@@ -86,8 +86,10 @@ RESULT_FIELDS = (
     # clean samples were left (a flagged number: kept out of fits)
     "contention", "contended_samples", "contended",
     # 1 for the first measurement; 2+ when the second pass measured the point again
-    # (results.jsonl keeps both; readers take the last line per point_id)
-    "attempt", "remeasure_reason",
+    # (results.jsonl keeps both; readers take the last line per point_id), and why;
+    # remeasure_error: that attempt failed ("crashed: ...") and these are the numbers
+    # of the attempt before
+    "attempt", "remeasure_reason", "remeasure_error",
     # throughput and work
     "tokens_per_s", "flops", "flops_per_s",
     # where flops came from: "analytic" (the model's formula), "counted" (FlopCounterMode

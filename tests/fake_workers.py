@@ -27,7 +27,9 @@ def instance_row(point, samples, contended=False, contention=0.001, run_id="t",
 
 class ScriptedWorker:
     """Answers each measure call with ``script(point, instance, pid)`` -> samples (or
-    (samples, contended)); ``pid`` counts process starts: close() ends a process."""
+    (samples, contended), or a (outcome, detail) failure such as ("crashed", "...")
+    as Worker.measure reports one); ``pid`` counts process starts: close() ends a
+    process."""
 
     def __init__(self, script, sleep_s=0.0, log=None, wall_s=0.01):
         self.script = script
@@ -50,6 +52,8 @@ class ScriptedWorker:
         self.log.append((point.point_id, instance, self.pid))
         self.calls.append((point.point_id, instance))
         out = self.script(point, instance, self.pid)
+        if isinstance(out, tuple) and isinstance(out[0], str):
+            return out  # the process failed: crashed, timeout
         samples, contended = out if isinstance(out, tuple) else (out, False)
         row = instance_row(point, samples, contended=contended, run_id=run_id,
                            wall_s=self.wall_s)

@@ -286,6 +286,28 @@ def test_health_counts_contended_precision_and_second_pass(sections, out):
     assert re.search(r"\| lstm \| inference \| cpu \| 1 \| 2 \| 32 \|", noisy)
 
 
+def test_health_names_a_point_whose_second_attempt_failed(tmp_path):
+    import dataclasses
+
+    inputs = load_inputs(RUN)
+    records = inputs.records.copy()
+    for text in ("remeasure_reason", "remeasure_error"):  # all None in the saved run
+        records[text] = records[text].astype(object)
+    i = records.index[records["status"] == "ok"][0]
+    records.loc[i, "attempt"] = 2
+    records.loc[i, "remeasure_reason"] = "noisy"
+    records.loc[i, "remeasure_error"] = "timeout: still running after 120 s; worker killed"
+    lines = health.health_lines(dataclasses.replace(inputs, records=records), 0)
+    r = records.loc[i]
+    assert (f"1 of them failed when measured again and keep the numbers of the attempt "
+            f"before: {r['model']} {r['phase']} n={r['seq_len']} B={r['batch_size']} "
+            f"{r['device']} {r['dtype']} t={r['threads']} (timeout: still running after "
+            "120 s; worker killed).") in lines
+    # none failed: no such line
+    assert not any("failed when measured again" in line for line in health.health_lines(
+        inputs, 0))
+
+
 def test_results_fold_every_record(sections):
     (table,) = sections[results].blocks
     assert table.collapsed and len(table.rows) == 167

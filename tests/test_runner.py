@@ -521,6 +521,25 @@ def test_the_second_pass_takes_one_new_instance_per_fresh_process():
     assert second == [1, 2]
 
 
+def test_a_failed_second_attempt_keeps_the_first_attempts_numbers():
+    from tests.fake_workers import around
+
+    # n=256 contended in the first processes; the second pass's fresh process crashes
+    def script(p, i, pid):
+        if pid == 2 and p.seq_len == 256:
+            return "crashed", "worker killed by SIGSEGV"
+        return around(_linear(p)), (pid == 1 and p.seq_len == 256)
+
+    rows, summary, _, _ = _run(script)
+    first, second = [r for r in rows if r["seq_len"] == 256]
+    assert second["status"] == "ok" and second["attempt"] == 2
+    assert second["remeasure_error"] == "crashed: worker killed by SIGSEGV"
+    assert second["remeasure_reason"] == "contended"
+    for key in ("latency_s", "latency_samples_s", "instances", "contended"):
+        assert second[key] == first[key]  # the first attempt's numbers, still flagged
+    assert summary.counts["ok"] == 4 and summary.remeasured == 1
+
+
 def test_the_display_is_told_when_the_first_pass_ends_and_the_second_begins():
     from profiler.run.grid import expand
     from tests.fake_workers import ScriptedWorker, around

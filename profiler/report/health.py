@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from profiler.analyze import tables as A
-from profiler.records import NOISY_REL_IQR
+from profiler.records import NOISY_REL_IQR, point_of
 from profiler.report.document import Bullets, Section
 from profiler.report.formats import CURVE_COLUMNS, fmt_n, fmt_pct, fmt_time, frame_table
 from profiler.report.inputs import ReportInputs
@@ -37,6 +37,12 @@ def health_lines(inputs: ReportInputs, n_contended: int) -> list[str]:
         why = again["remeasure_reason"].value_counts()
         lines.append(f"Measured again by the second pass: {len(again)} points ("
                      + ", ".join(f"{v} {k}" for k, v in why.items()) + ").")
+    failed = ran[ran["remeasure_error"].notna()] if "remeasure_error" in ran else ran[:0]
+    if len(failed):
+        lines.append(f"{len(failed)} of them failed when measured again and keep the "
+                     "numbers of the attempt before: " + "; ".join(
+                         f"{point_of(r).label()} ({r['remeasure_error']})"
+                         for r in failed.to_dict("records")) + ".")
     return lines
 
 

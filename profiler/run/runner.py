@@ -424,6 +424,10 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
     rounds (_rounds), as the first pass completes its points; no instance starts once
     the pass's time is up, and a point left with one new instance keeps its old row.
 
+    A new attempt that fails (crash, timeout, OOM, error) does not undo the first: the
+    point keeps the old row's numbers, appended with the failure in
+    ``remeasure_error``.
+
     Only latency is measured again: memory, operators and kernels come from the first
     pass's profiled pass (instances.with_profile). So the fresh processes skip
     torch.profiler's start-up, and there are only ``[timing].instances`` of them (at
@@ -456,7 +460,11 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
         row = new.get(old["point_id"])
         if row is None:
             continue  # the pass ran out of time before two of its instances: old stands
-        if row["status"] == "ok":
+        if row["status"] != "ok":
+            # The first attempt measured the point; a crash, hang or OOM of a fresh
+            # process is recorded on its row, and its numbers stand.
+            row = dict(old, remeasure_error=f"{row['status']}: {row.get('error')}")
+        else:
             pooled = reason in POOLED_REASONS or instances.slower_than(
                 row, old, spec.timing.instance_rtol)
             if pooled and old.get("instance_medians_s"):
