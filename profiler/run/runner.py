@@ -17,14 +17,15 @@ from profiler.measure.timing import MIN_SAMPLES_FLOOR, TimingConfig
 from profiler.measure.worker import Worker
 from profiler.records import Point, point_of, result_row
 from profiler.run import quality
-from profiler.run.spec import SweepSpec
+from profiler.run.spec import MAX_INSTANCES, SweepSpec
 
-# A point's instances run in different processes of a pool of this many at most
-# (max_instances, within these bounds). A worker process has a speed of its own that
-# lasts its life: the same LSTM point measured 50 ms in one process and 58-62 ms in
-# three others, four instances each (docs/measurement.md). Instances in one process
-# are one draw of that speed; four processes give a disagreeing point four draws.
-MIN_PROCESSES, MAX_PROCESSES = 2, 4
+# A point's instances run in different processes of a pool of max_instances of them
+# (at least MIN_PROCESSES; the spec allows at most spec.MAX_INSTANCES). A worker process
+# has a speed of its own that lasts its life: the same LSTM point measured 50 ms in one
+# process and 58-62 ms in three others, four instances each (docs/measurement.md).
+# Instances in one process are one draw of that speed; four processes give a
+# disagreeing point four draws.
+MIN_PROCESSES, MAX_PROCESSES = 2, MAX_INSTANCES
 # Second-pass reasons whose earlier instances join the new record. Not "contended" (they
 # measured the neighbour) nor "breaks its curve" (they agreed with each other and the
 # curve says they are wrong), unless the new attempt came out slower than they did

@@ -96,6 +96,12 @@ COUNT = Rule("an integer >= 0", lambda v: 0 <= v <= MAX_INT)
 COUNT_1 = Rule("an integer >= 1", lambda v: 1 <= v <= MAX_INT)
 BOOL = Rule("true or false", lambda v: True)  # the type check (_section) is the rule
 POSITIVE_INT = Rule("a positive integer", lambda v: 1 <= v <= MAX_INT)
+# Each instance of a point runs in a process of its own (runner.pool_size): more
+# instances than processes would measure one process twice and count it as two draws.
+MAX_INSTANCES = 8
+INSTANCE_COUNT = Rule(f"an integer from 1 to {MAX_INSTANCES} (each instance of a point "
+                      "runs in a measuring process of its own)",
+                      lambda v: 1 <= v <= MAX_INSTANCES)
 
 # Every field of Budget, TimingConfig and ProfileConfig has a rule (a test checks it).
 RULES = {
@@ -117,8 +123,8 @@ RULES = {
         "block_s": SECONDS_POSITIVE,
         "contention_threshold": FRACTION,
         "contended_share": FRACTION,
-        "instances": COUNT_1,
-        "max_instances": COUNT_1,
+        "instances": INSTANCE_COUNT,
+        "max_instances": INSTANCE_COUNT,
         "instance_rtol": POSITIVE,
         "huge_pages": BOOL,
         "keep_freed_memory": BOOL,
