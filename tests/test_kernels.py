@@ -14,7 +14,7 @@ def kernels_of(name, phase="inference", attention="default", hyper=None):
         hyper = {} if name == "transformer" else {"hidden": 16}
     model = build_model(name, hyper)
     step = make_step(model, phase, 2, 12, "cpu", attention)
-    _, names, _ = profiled_pass(step.run, step.setup, with_memory=False)
+    names = profiled_pass(step.run, step.setup, with_memory=False).op_names
     return detect_kernels(names)
 
 

@@ -33,3 +33,45 @@ def test_cpu_peak_counts_live_tensors_together():
         del a, b
 
     assert 32 * MIB <= measure_memory(run, lambda: None, "cpu").peak_bytes < 33 * MIB
+
+
+def _spiked_run(stalls: dict[int, float]):
+    """A call that runs aten::sin on its first call and aten::cos after, and sleeps
+    ``stalls[k]`` seconds (a host's stall, no operator) on call k."""
+    import time
+
+    calls = []
+
+    def run():
+        calls.append(len(calls))
+        x = torch.ones(64)
+        (x.sin() if len(calls) == 1 else x.cos()).sum()
+        time.sleep(stalls.get(len(calls) - 1, 0.0))
+
+    return run, calls
+
+
+def test_a_profiled_pass_slowed_by_the_host_is_taken_again_and_the_faster_kept(tmp_path):
+    import json
+
+    typical = 0.005  # seconds: the call's typical latency, far under the 50 ms stall
+    run, calls = _spiked_run({0: 0.05})
+    trace = tmp_path / "t.json"
+    mem = measure_memory(run, lambda: None, "cpu", trace_path=trace, typical_s=typical)
+    assert len(calls) == 2
+    assert "aten::cos" in mem.op_names and "aten::sin" not in mem.op_names  # the second
+    names = {e.get("name") for e in json.loads(trace.read_text())["traceEvents"]}
+    assert "aten::cos" in names and "aten::sin" not in names  # its trace, too
+    # both slowed: still two passes, and the first kept where it was the faster
+    run, calls = _spiked_run({0: 0.05, 1: 0.2})
+    assert "aten::sin" in measure_memory(run, lambda: None, "cpu", typical_s=typical).op_names
+    assert len(calls) == 2
+
+
+def test_a_profiled_pass_within_its_typical_time_is_taken_once():
+    run, calls = _spiked_run({})
+    measure_memory(run, lambda: None, "cpu", typical_s=1.0)
+    assert len(calls) == 1
+    run, calls = _spiked_run({0: 0.05})
+    measure_memory(run, lambda: None, "cpu")  # no typical latency known: once
+    assert len(calls) == 1

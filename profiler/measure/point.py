@@ -119,7 +119,8 @@ def measure_point(point: Point, model_section: dict, cfg: TimingConfig,
                 measured_s=samples.measured_s, point_wall_s=time.perf_counter() - t_point,
                 **contended)
         mem = memory.measure_memory(step.run, step.setup, point.device,
-                                    Path(trace_path) if trace_path else None)
+                                    Path(trace_path) if trace_path else None,
+                                    typical_s=st.median)
         nvml_bytes = None
         if point.device.startswith("cuda"):
             nvml_bytes = nvml.process_used_bytes(torch.device(point.device).index or 0)
