@@ -385,6 +385,47 @@ def test_a_target_known_only_after_the_sweep_gets_its_own_traced_pass(tmp_path, 
     assert [e for e in events if e[0] == "trace"] == []  # n=16 is traced already
 
 
+def test_the_point_below_a_skipped_largest_n_is_traced_by_its_profiled_pass(tmp_path,
+                                                                           monkeypatch):
+    spec = parse_spec(TINY.replace("[16, 32]", "[16, 32, 64]")
+                      + "[models.lstm]\nhidden = 8\nlayers = 1\n[profile]\nactive = 1\n"
+                      + "[budget]\npoint_seconds = 0.05\ntimeout_seconds = 1.0\n")
+    a, b, c = expand(spec)
+    events = []
+    # 1 ms a call at n=16, predicted 2 ms at n=32 (it runs: 10 ms); from there n=64 is
+    # predicted at 80 ms a call (slope 3, the clamp), over the 50 ms budget: skipped
+    workers = [JobWorker(lambda p, i, pid: around(1e-3 if p.seq_len == 16 else 1e-2),
+                         events) for _ in range(2)]
+    monkeypatch.setattr(runner, "make_workers", lambda **kwargs: workers)
+    traced = []
+    sink = ListSink(tmp_path, events)
+    sink.append_trace = traced.append
+    job.run_job(spec, [a, b, c], [], sink, "r", known_peaks=[], traced=set())
+    assert {r["point_id"]: r["status"] for r in sink.rows()}[c.point_id] == "skipped"
+    # n=32, the spare below the largest n, exported its trace in its profiled pass and
+    # is indexed now that it is the curve's largest ok n; no separate traced pass
+    assert [(r["point_id"], r["source"]) for r in traced] == [
+        (a.point_id, "profiled pass"), (b.point_id, "profiled pass")]
+    assert "trace" not in [e[0] for e in events]
+
+
+def test_a_spare_trace_stays_out_of_the_index_when_the_largest_n_ran(tmp_path, monkeypatch):
+    spec = parse_spec(TINY.replace("[16, 32]", "[16, 32, 64]")
+                      + "[models.lstm]\nhidden = 8\nlayers = 1\n[profile]\nactive = 1\n")
+    a, b, c = expand(spec)
+    events = []
+    workers = [JobWorker(lambda p, i, pid: around(1e-3 * p.seq_len / 16), events)
+               for _ in range(2)]
+    monkeypatch.setattr(runner, "make_workers", lambda **kwargs: workers)
+    traced = []
+    sink = ListSink(tmp_path, events)
+    sink.append_trace = traced.append
+    job.run_job(spec, [a, b, c], [], sink, "r", known_peaks=[], traced=set())
+    assert [r["point_id"] for r in traced] == [a.point_id, c.point_id]
+    rows = {r["point_id"]: r for r in sink.rows()}
+    assert rows[b.point_id]["trace_file"] == f"{b.slug()}.json"  # its pass exported it
+
+
 def test_ctrl_c_during_the_reference_is_an_interrupted_summary(tmp_path, monkeypatch):
     class Interrupted(JobWorker):
         def call(self, task, timeout):

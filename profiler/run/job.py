@@ -9,8 +9,9 @@ set of points, into one sink. The sequence exists only here.
 Both see the same order: peaks (matmul FLOP/s reference, once per device, dtype and
 threads) -> one instance of every point, small to large, with budgets and pruning ->
 the rest of each point's instances (runner.complete) -> second pass (runner.remeasure)
--> one untimed traced pass per trace target not traced yet (the planned targets export
-their trace from the profiled pass of their first instance: runner.planned_traces).
+-> one untimed traced pass per trace target not traced yet (the planned targets, and
+the point below each largest n, export their trace from the profiled pass of their
+first instance: runner.planned_traces).
 """
 
 from __future__ import annotations
@@ -89,17 +90,21 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
         reference_s = sum(p.get("measured_s") or 0.0 for p in peaks[len(known_peaks):])
         hooks = (dict(on_start=display.start, on_done=display.done, on_phase=display.phase)
                  if display else {})
-        planned = runner.planned_traces(spec, points) - traced
+        ends, spares = runner.planned_traces(spec, points)
         traced = set(traced)  # a copy: the caller's set stays as it was given
+        spare_rows: dict[str, dict] = {}  # indexed once they turn out to be targets
 
         def trace_to(point: Point) -> str | None:
-            if point.point_id not in planned:
+            if point.point_id in traced or point.point_id not in ends | spares:
                 return None
             return str(sink.traces_dir / f"{point.slug()}.json")
 
         def on_trace(point: Point, row: dict) -> None:
-            sink.append_trace(runner.trace_index_row(point, row))
-            traced.add(point.point_id)
+            if point.point_id in ends:
+                sink.append_trace(runner.trace_index_row(point, row))
+                traced.add(point.point_id)
+            else:
+                spare_rows[point.point_id] = runner.trace_index_row(point, row)
 
         summary = runner.run_points(spec, points, done_rows, sink.append, run_id,
                                     workers=workers, trace_to=trace_to, on_trace=on_trace,
@@ -110,6 +115,10 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
             # shards may get a trace in each.
             ids = {p.point_id for p in points}
             targets = [t for t in runner.trace_targets(spec, sink.rows()) if t.point_id in ids]
+            for t in targets:
+                if t.point_id in spare_rows:
+                    sink.append_trace(spare_rows[t.point_id])
+                    traced.add(t.point_id)
             if display and targets:
                 display.phase("traces")
             runner.run_traces(spec, targets, worker, sink.traces_dir, traced,

@@ -541,16 +541,23 @@ def measure_peaks(spec: SweepSpec, worker: Worker, known: list[dict]) -> list[di
     return peaks
 
 
-def planned_traces(spec: SweepSpec, points: list[Point]) -> set[str]:
-    """point_ids of the trace targets if every point comes out ok: these export their
-    trace from the profiled pass they run anyway. Needs a one-step trace
-    ([profile].active = 1; that pass comes after the samples, so the step is warm). A
-    target that only shows after the sweep (the largest n was skipped) is traced by
-    run_traces, separately."""
+def planned_traces(spec: SweepSpec, points: list[Point]) -> tuple[set[str], set[str]]:
+    """point_ids whose profiled pass exports their trace: (the trace targets if every
+    point comes out ok, spares). A spare is the point below the largest n of a target
+    curve: the largest is the one the budget skips (a batch-8 Transformer at n = 4096
+    on a CPU), and the spare is then the target, traced already; otherwise its file is
+    written and left out of the index. Needs a one-step trace ([profile].active = 1;
+    that pass comes after the samples, so the step is warm). A target that only shows
+    after the sweep (two largest n skipped) is traced by run_traces, separately."""
     if spec.profile.active != 1:
-        return set()
-    return {p.point_id for p in trace_targets(spec, [result_row(p, status="ok")
-                                                     for p in points])}
+        return set(), set()
+    ends = trace_targets(spec, [result_row(p, status="ok") for p in points])
+    spares = set()
+    for series in {t.series for t in ends}:
+        curve = sorted((p for p in points if p.series == series), key=lambda p: p.seq_len)
+        if len(curve) >= 3:
+            spares.add(curve[-2].point_id)
+    return {t.point_id for t in ends}, spares
 
 
 def trace_index_row(point: Point, row: dict) -> dict:
