@@ -538,6 +538,19 @@ def test_a_failed_second_attempt_keeps_the_first_attempts_numbers():
     for key in ("latency_s", "latency_samples_s", "instances", "contended"):
         assert second[key] == first[key]  # the first attempt's numbers, still flagged
     assert summary.counts["ok"] == 4 and summary.remeasured == 1
+    # resumed: the third attempt measures it (10% slower: pooled with the first's
+    # instances), and the failure note is not carried on
+    from profiler.run.grid import expand
+    from tests.fake_workers import ScriptedWorker
+
+    spec = parse_spec(INSTANCE_SPEC.format(remeasure=30.0))
+    fine = [ScriptedWorker(lambda p, i, pid: around(_linear(p) * 1.1)) for _ in range(2)]
+    more = []
+    run_points(spec, expand(spec), rows, more.append, "t", workers=fine)
+    (third,) = more
+    assert third["attempt"] == 3 and third["status"] == "ok"
+    assert third["remeasure_error"] is None
+    assert third["instances"] == first["instances"] + 2  # pooled
 
 
 def test_the_display_is_told_when_the_first_pass_ends_and_the_second_begins():
