@@ -124,6 +124,49 @@ def test_runs_without_ops_give_empty_tables(records):
     assert O.top_operators(old, load_traces(RUN), REF).empty
 
 
+def _stall_rows() -> list[dict]:
+    """Points whose profiled pass's operators add up to ``ops_s`` against a typical call
+    of ``typical_s``: a 100 ms step stalled to 200 ms, a 2 ms step at twice its call
+    (the profiler's own cost), a 100 ms step at 1.2x, and a backward (its pass holds
+    the forward too)."""
+    rows = []
+    for n, phase, typical_s, ops_s in ((512, "inference", 0.1, 0.2),
+                                       (32, "inference", 0.002, 0.004),
+                                       (1024, "inference", 0.1, 0.12),
+                                       (512, "backward", 0.1, 0.3)):
+        point = Point(model="lstm", seq_len=n, batch_size=8, device="cpu", dtype="float32",
+                      threads=2, phase=phase)
+        ops = [{"name": "aten::mkldnn_rnn_layer", "category": "recurrent", "calls": 1,
+                "self_cpu_s": ops_s * 0.75, "self_device_s": 0.0},
+               {"name": "aten::_log_softmax", "category": "loss", "calls": 1,
+                "self_cpu_s": ops_s * 0.25, "self_device_s": 0.0}]
+        rows.append(result_row(point, status="ok", family="lstm", latency_s=typical_s * 0.9,
+                               latency_median_s=typical_s, ops=ops))
+    return rows
+
+
+def test_a_stalled_profiled_pass_is_told_from_the_profilers_own_cost():
+    from profiler.report import time_breakdown as T
+
+    shares = O.time_shares(records_frame(_stall_rows()))
+    by_point = shares.drop_duplicates(["phase", "seq_len"]).set_index(["phase", "seq_len"])
+    assert by_point["pass_ratio"].to_dict() == pytest.approx(
+        {("inference", 512): 2.0, ("inference", 32): 2.0, ("inference", 1024): 1.2,
+         ("backward", 512): math.nan}, nan_ok=True)
+    assert by_point["pass_stalled"].to_dict() == {
+        ("inference", 512): True, ("inference", 32): False, ("inference", 1024): False,
+        ("backward", 512): False}
+    (line,) = T.stalled_sentence(shares)
+    assert line.startswith("Hatched: the profiled pass of 1 point(s) took more than 1.3 "
+                           "times their typical call")
+    assert line.endswith(": lstm inference n=512 B=8 (2.0×).")
+    fig = T.plot_time_shares(shares)
+    assert "pass stalled (> 1.3 calls)" in [t.get_text() for t in fig.legends[0].get_texts()]
+    hatched = [p for ax in fig.axes for p in ax.patches if p.get_hatch()]
+    assert len(hatched) == 1
+    assert T.stalled_sentence(shares[shares["seq_len"] != 512]) == []
+
+
 def _backend_rows() -> list[dict]:
     """math SDPA keeps the n×n scores (memory ∝ n²), flash does not (∝ n); one skipped."""
     rows = []

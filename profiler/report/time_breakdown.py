@@ -17,7 +17,8 @@ import seaborn as sns
 from matplotlib.patches import Patch
 
 from profiler.analyze import operators as O
-from profiler.analyze.tables import curve_names
+from profiler.analyze.tables import SERIES, curve_names
+from profiler.measure.memory import SLOW_PASS
 from profiler.measure.opprofile import CATEGORIES
 from profiler.records import PHASES
 from profiler.report import plotting
@@ -27,6 +28,7 @@ from profiler.report.frames import at_reference, by_curve
 from profiler.report.inputs import ComparisonRow, ReportInputs
 
 TITLE = "Where the time goes"
+A_POINT = [*SERIES, "seq_len"]  # the columns that name one point of a share table
 # The category that tells each family's story: attention grows with n in a Transformer,
 # the recurrence is the LSTM's (and GRU's) whole cost, the scan minGRU's / minLSTM's.
 STORY_CATEGORY = {"transformer": "attention", "lstm": "recurrent", "gru": "recurrent",
@@ -101,6 +103,10 @@ def plot_time_shares(shares: pd.DataFrame):
                 ax.bar(x, table[cat].to_numpy(), bottom=bottom, color=CATEGORY_COLORS[cat],
                        width=0.8, edgecolor="white", linewidth=0.5)
                 bottom += table[cat].to_numpy()
+            stalled = sub.groupby("seq_len")["pass_stalled"].any().reindex(table.index)
+            for k in np.flatnonzero(stalled.fillna(False).to_numpy()):
+                ax.bar(x[k], 100, width=0.8, fill=False, hatch="///", edgecolor="black",
+                       linewidth=0)
             ax.set_xticks(x, [str(int(n)) for n in table.index], rotation=45)
             ax.set_ylim(0, 100)
             batch = f"B={int(sub['batch_size'].iloc[0])}" if len(sub) else ""
@@ -108,13 +114,34 @@ def plot_time_shares(shares: pd.DataFrame):
             ax.set_xlabel("sequence length n (tokens)" if i == len(rows) - 1 else "")
             ax.set_ylabel("share of self time (%)" if j == 0 else "")
             ax.grid(False, axis="x")
-    fig.legend(handles=[Patch(facecolor=CATEGORY_COLORS[c], label=c) for c in used],
+    handles = [Patch(facecolor=CATEGORY_COLORS[c], label=c) for c in used]
+    if data["pass_stalled"].any():
+        handles.append(Patch(facecolor="white", edgecolor="black", hatch="///",
+                             label=f"pass stalled (> {SLOW_PASS:g} calls)"))
+    fig.legend(handles=handles,
                loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
                title="operator category")
     fig.suptitle("Where the time goes: share of profiled self time by operator category",
                  y=1.0)
     fig.tight_layout()
     return fig
+
+
+def stalled_sentence(shares: pd.DataFrame) -> list[str]:
+    """The points drawn hatched (operators.time_shares' pass_stalled): their profiled
+    pass took over SLOW_PASS typical calls even when taken twice, so one operator holds
+    a stall the timed samples did not."""
+    data = one_config(shares)
+    worst = (data[data["pass_stalled"]]
+             .drop_duplicates(A_POINT).sort_values("pass_ratio", ascending=False))
+    if worst.empty:
+        return []
+    names = "; ".join(f"{r['model']} {r['phase']} n={r['seq_len']} B={r['batch_size']} "
+                      f"({r['pass_ratio']:.1f}×)" for _, r in worst.iterrows())
+    return [f"Hatched: the profiled pass of {len(worst)} point(s) took more than "
+            f"{SLOW_PASS:g} times their typical call even when taken twice, and the stall "
+            "(most often a large allocation faulted in afresh) sits in one operator, whose "
+            f"share it overstates: {names}."]
 
 
 def top_operator_table(top: pd.DataFrame):
@@ -151,8 +178,9 @@ def section(inputs: ReportInputs, fig_dir: Path) -> Section:
         plot_time_shares(shares), fig_dir, "time_by_category", TITLE,
         "Share of self time per operator category in each point's untimed profiled pass "
         "(for backward the pass includes its forward), at each curve's largest batch.")
-    blocks.append(Bullets(share_sentences(shares, ref) or ["No curve at the reference "
-                                                           "configuration has op tables."]))
+    blocks.append(Bullets((share_sentences(shares, ref) or [
+        "No curve at the reference configuration has op tables."])
+        + stalled_sentence(shares)))
     blocks.append(top_operator_table(O.top_operators(inputs.records, inputs.traces, ref)))
     return Section(TITLE, blocks)
 
