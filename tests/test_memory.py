@@ -75,3 +75,7 @@ def test_a_profiled_pass_within_its_typical_time_is_taken_once():
     run, calls = _spiked_run({0: 0.05})
     measure_memory(run, lambda: None, "cpu")  # no typical latency known: once
     assert len(calls) == 1
+    # three times a 1 ms call, but by 2 ms: the profiler's own cost on a small step
+    run, calls = _spiked_run({0: 0.002})
+    measure_memory(run, lambda: None, "cpu", typical_s=0.001)
+    assert len(calls) == 1

@@ -15,7 +15,7 @@ import math
 import pandas as pd
 
 from profiler.analyze import tables as A
-from profiler.measure.memory import SLOW_PASS
+from profiler.measure import memory
 from profiler.measure.opprofile import CATEGORIES, category_shares
 
 # The torch.profiler schedule's step marker ("ProfilerStep#3") in traces: its self time
@@ -23,15 +23,11 @@ from profiler.measure.opprofile import CATEGORIES, category_shares
 STEP_MARKER = "ProfilerStep"
 
 # pass_ratio: the profiled pass's operator time over the point's typical call (NaN for
-# the backward phase, whose pass includes its forward). pass_stalled: over
-# memory.SLOW_PASS and by more than STALL_S, the pass was stalled even when taken twice
-# (measure.memory.unhurried_pass), and one operator holds the stall.
+# the backward phase, whose pass includes its forward). pass_stalled: the pass was
+# stalled (measure.memory.stalled) even when taken twice (memory.unhurried_pass), and
+# one operator holds the stall.
 SHARE_COLUMNS = A.SERIES + ["family", "seq_len", "category", "share", "self_s", "clock",
                             "pass_ratio", "pass_stalled"]
-# The profiler's own cost, a few microseconds an operator call over the hundreds of
-# calls of a small step, put the passes of 1-3 ms points at up to 2-4 times their call
-# in `default` runs here: 1-2 ms, never a stall (those were 20-300 ms).
-STALL_S = 0.005
 EFFICIENCY_COLUMNS = A.SERIES + ["family", "seq_len", "flops_per_s", "peak_flops_per_s",
                                  "peak_fraction", "matmul_n", "datasheet_flops_per_s",
                                  "datasheet_fraction"]
@@ -90,11 +86,11 @@ def time_shares(df: pd.DataFrame) -> pd.DataFrame:
         typical = r.get("latency_median_s") or r.get("latency_s")
         ratio = (total / typical if typical and typical > 0 and r["phase"] != "backward"
                  else math.nan)
-        stalled = bool(ratio > SLOW_PASS and total - typical > STALL_S)
+        was_stalled = not math.isnan(ratio) and memory.stalled(total, typical)
         for cat in CATEGORIES:
             out.append({**key, "family": r["family"], "seq_len": int(r["seq_len"]),
                         "category": cat, "share": shares[cat], "self_s": shares[cat] * total,
-                        "clock": clock, "pass_ratio": ratio, "pass_stalled": stalled})
+                        "clock": clock, "pass_ratio": ratio, "pass_stalled": was_stalled})
     return pd.DataFrame(out, columns=SHARE_COLUMNS)
 
 

@@ -1,5 +1,5 @@
 """Peak memory of one step, and the names of the kernels that ran (one untimed pass;
-two where the host slowed the first: SLOW_PASS).
+two where the host stalled the first: SLOW_PASS).
 
 CPU: torch has no allocator statistics, and RSS is only an upper bound (glibc
 keeps freed memory). The profiler's allocation events (profile_memory=True) give
@@ -47,8 +47,19 @@ def peak_from_allocations(events: list[tuple[int, int]]) -> int:
 # call (up to 6 times), and the excess sat in one operator (a log-softmax backward
 # at 59 ms of a 100 ms LSTM step), which the report then showed as the step's cost.
 # Undisturbed, they add up to 0.9-1.1 times it. A pass slower than this many typical
-# calls is taken once more, and the faster of the two kept.
+# calls, and by more than STALL_S, is taken once more, and the faster of the two kept.
 SLOW_PASS = 1.3
+# The profiler's own cost, a few microseconds an operator call over the hundreds of
+# calls of a small step, put the passes of 1-3 ms points at up to 2-4 times their call
+# in `default` runs here: 1-2 ms, never a stall (those were 20-300 ms), and the same in
+# a second pass.
+STALL_S = 0.005
+
+
+def stalled(pass_s: float, typical_s: float) -> bool:
+    """Was a profiled pass of ``pass_s`` seconds stalled, against a typical call of
+    ``typical_s``? (SLOW_PASS, STALL_S)"""
+    return pass_s > SLOW_PASS * typical_s and pass_s - typical_s > STALL_S
 
 
 @dataclass(frozen=True)
@@ -91,11 +102,11 @@ def profiled_pass(run: Callable[[], object], setup: Callable[[], object], with_m
 def unhurried_pass(run: Callable[[], object], setup: Callable[[], object], with_memory: bool,
                    device: str, typical_s: float | None, trace_path: Path | None
                    ) -> ProfiledPass:
-    """profiled_pass, once more where run() took over SLOW_PASS times ``typical_s`` (the
-    call's typical latency, seconds; None: no second pass), keeping the faster.
+    """profiled_pass, once more where run() stalled against ``typical_s`` (the call's
+    typical latency, seconds; None: no second pass), keeping the faster.
     ``trace_path``: the kept pass is exported there as a Chrome/Perfetto trace."""
     kept = profiled_pass(run, setup, with_memory, device)
-    if typical_s and kept.run_s > SLOW_PASS * typical_s:
+    if typical_s and stalled(kept.run_s, typical_s):
         kept = min(kept, profiled_pass(run, setup, with_memory, device), key=lambda p: p.run_s)
     if trace_path is not None:
         trace_path.parent.mkdir(parents=True, exist_ok=True)
