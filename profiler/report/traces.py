@@ -29,8 +29,13 @@ def section(inputs: ReportInputs, fig_dir: Path) -> Section:
         else:
             other.append(f"{label}: trace file {name} is missing from traces/.")
     blocks = [Paragraph(
-        "Chrome/Perfetto traces of selected points, captured in separate untimed runs "
-        "(torch.profiler schedule: wait, warm-up, then the active steps). To open one: "
+        "Chrome/Perfetto traces of selected points, untimed ([profile] points: \"ends\", "
+        "the default, is the smallest and largest n of each model and phase at the "
+        "largest batch; \"all\" is every point). With one traced step "
+        "([profile] active = 1) a point's trace is its profiled pass, after its timed "
+        "samples; otherwise, or where a point became a target only after the sweep, a "
+        "separate run (torch.profiler schedule: wait, warm-up, then the active steps). "
+        "To open one: "
         "in Chrome or Chromium go to chrome://tracing and press Load (works offline), or "
         "drag the file onto https://ui.perfetto.dev (a web page: needs the network to load "
         "the UI; the trace stays on your machine).")]
