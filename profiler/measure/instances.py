@@ -142,6 +142,7 @@ def combine(rows: list[dict]) -> dict:
         contention=contention,
         contended_samples=sum(r["contended_samples"] or 0 for r in rows),
         contended=None if any(f is None for f in flags) else any(flags),
+        remeasure_error=None,  # made of ok instances: an earlier attempt's failure is not its
         tokens_per_s=tokens / latency,
         flops_per_s=first["flops"] / latency if first.get("flops") else None,
         measured_s=sum(r["measured_s"] or 0.0 for r in rows),

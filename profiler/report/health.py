@@ -37,7 +37,7 @@ def health_lines(inputs: ReportInputs, n_contended: int) -> list[str]:
         why = again["remeasure_reason"].value_counts()
         lines.append(f"Measured again by the second pass: {len(again)} points ("
                      + ", ".join(f"{v} {k}" for k, v in why.items()) + ").")
-    failed = ran[ran["remeasure_error"].notna()] if "remeasure_error" in ran else ran[:0]
+    failed = ran[ran["remeasure_error"].notna()]
     if len(failed):
         lines.append(f"{len(failed)} of them failed when measured again and keep the "
                      "numbers of the attempt before: " + "; ".join(

@@ -57,7 +57,7 @@ def measure_again(spec: SweepSpec, rows: list[dict], workers: list[Worker],
                 del latest[pid]  # its earlier record stands; nothing new to append
                 continue
             latest[pid] = instances.pool(row, new)
-    return [dict(row, attempt=attempt[pid], remeasure_reason=REASON, remeasure_error=None)
+    return [dict(row, attempt=attempt[pid], remeasure_reason=REASON)
             for pid, row in latest.items()]
 
 

@@ -91,11 +91,12 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
         hooks = (dict(on_start=display.start, on_done=display.done, on_phase=display.phase)
                  if display else {})
         ends, spares = runner.planned_traces(spec, points)
+        planned = ends | spares
         traced = set(traced)  # a copy: the caller's set stays as it was given
         spare_rows: dict[str, dict] = {}  # indexed once they turn out to be targets
 
         def trace_to(point: Point) -> str | None:
-            if point.point_id in traced or point.point_id not in ends | spares:
+            if point.point_id in traced or point.point_id not in planned:
                 return None
             return str(sink.traces_dir / f"{point.slug()}.json")
 

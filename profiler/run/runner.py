@@ -476,7 +476,6 @@ def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
                 row = instances.pool(old, row)
             else:
                 row = instances.with_profile(row, old)
-            row["remeasure_error"] = None  # an earlier attempt's failure is not this one's
         row["attempt"] = (old.get("attempt") or 1) + 1
         row["remeasure_reason"] = reason
         write(row)
