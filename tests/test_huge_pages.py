@@ -3,6 +3,7 @@ THP_MEM_ALLOC_ENABLE set, and PyTorch then backs large tensors with huge pages."
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def test_the_worker_is_spawned_with_the_setting_and_the_parent_keeps_its_own(
     monkeypatch.setenv(worker_mod.HUGE_PAGES_ENV, "parent's")
     w = runner.make_workers(processes=1, timing=TimingConfig(huge_pages=huge_pages))[0]
     FakeProcess.seen = []
-    monkeypatch.setattr(w._ctx, "Process", FakeProcess)
+    monkeypatch.setattr(mp.get_context("spawn"), "Process", FakeProcess)
     w.start()
     assert FakeProcess.seen == [value]
     assert os.environ[worker_mod.HUGE_PAGES_ENV] == "parent's"

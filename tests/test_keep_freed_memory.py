@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -39,7 +40,7 @@ def test_the_worker_is_spawned_with_the_setting_and_the_parent_keeps_its_own(mon
                                     "MALLOC_TOP_PAD_": "parent's"})):
         w = runner.make_workers(processes=1, timing=TimingConfig(keep_freed_memory=keep))[0]
         FakeProcess.seen = []
-        monkeypatch.setattr(w._ctx, "Process", FakeProcess)
+        monkeypatch.setattr(mp.get_context("spawn"), "Process", FakeProcess)
         w.start()
         assert FakeProcess.seen == [expected]
         # restored: the parent's own value, and unset what was unset

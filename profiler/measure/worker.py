@@ -2,8 +2,9 @@
 
 A segfault or abort kills only the worker (status "crashed"); a point still
 running after its timeout is killed ("timeout"); the sweep goes on in a new worker.
-The worker is started with "spawn": a fresh interpreter, safe with CUDA and
-OpenMP thread pools (fork after either is not).
+A worker is forked from a server that has imported torch once (forkserver.py) where
+its points are all on the CPU; otherwise it is spawned: a fresh interpreter, safe
+with CUDA (a fork after CUDA's start is not).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import time
 from dataclasses import asdict
 
+from profiler.measure import forkserver
 from profiler.measure.timing import TimingConfig
 from profiler.records import Point
 
@@ -55,20 +57,6 @@ def _environment(values: dict[str, str]):
                 os.environ[name] = value
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Linux: have the kernel kill this worker when the sweep dies (even by SIGKILL),
-    so an orphan never goes on burning the cores of the next measurement."""
-    try:
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return  # not Linux: the worker exits at its next recv/send instead
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-
-
 def _first_profile() -> None:
     """Pay torch.profiler's one-time start-up (about 1 s of CPU per process on the
     2-core machine) now, while the pool starts together, not inside the first point's
@@ -103,9 +91,9 @@ def _exit() -> None:
     os._exit(0)
 
 
-def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int,
+def _worker_main(conn, cwd: str, log_path: str | None, parent_pid: int | None,
                  warm_profiler: bool = True, warm_optimizer: bool = True) -> None:
-    _die_with_parent(parent_pid)
+    forkserver.die_with_parent(parent_pid)
     # Ctrl-C is the parent's to handle; it stops us cleanly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if log_path:
@@ -157,30 +145,43 @@ class Worker:
     """A measuring process; ``measure`` returns (outcome, row_or_detail)."""
 
     def __init__(self, log_path: str | None = None, huge_pages: bool = True,
-                 keep_freed_memory: bool = True):
+                 keep_freed_memory: bool = True, fork: bool = False):
         self.log_path = log_path
         # [timing].huge_pages and keep_freed_memory: set in the process's environment
         self.environment = process_environment(huge_pages, keep_freed_memory)
+        # fork from the server (forkserver.py) where it can give that environment: a
+        # worker whose points are all on the CPU (runner.forkable)
+        self.fork = fork
         # pay torch.profiler's start-up before "ready" (False: a process that will run no
         # profiled pass, or lazily, at its first) ...
         self.warm_profiler = True
         # ... and the first optimizer's import (False: a process that builds no train step)
         self.warm_optimizer = True
-        self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
         self.pid = None
 
+    @property
+    def forked(self) -> bool:
+        """Will start() fork this worker from the server (else spawn it)?"""
+        return self.fork and forkserver.usable(self.environment)
+
     def start(self) -> None:
-        """Spawn the process without waiting for it: several workers import torch at
-        once (runner.start_workers), then each is waited for before it measures."""
+        """Start the process without waiting for it: several workers start at once
+        (runner.start_workers), then each is waited for before it measures."""
         if self._proc is not None and self._proc.is_alive():
             return
-        parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_worker_main, daemon=True, name="profiler-worker",
-                                       args=(child, os.getcwd(), self.log_path, os.getpid(),
-                                             self.warm_profiler, self.warm_optimizer))
-        with _environment(self.environment):
+        if self.forked:
+            ctx = forkserver.context(self.environment)
+            environment = forkserver.server_environment(self.environment)
+            parent_pid = None  # the server's: die_with_parent reads it in the worker
+        else:
+            ctx, environment, parent_pid = mp.get_context("spawn"), self.environment, os.getpid()
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_worker_main, daemon=True, name="profiler-worker",
+                                 args=(child, os.getcwd(), self.log_path, parent_pid,
+                                       self.warm_profiler, self.warm_optimizer))
+        with _environment(environment):
             self._proc.start()
         child.close()
         self._conn = parent

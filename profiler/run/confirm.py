@@ -76,7 +76,8 @@ def confirm_points(run_dir: str | Path, point_ids: list[str],
         if own:
             workers = runner.for_latency_only(
                 runner.make_workers(processes=runner.latency_pool_size(spec.timing),
-                                    timing=spec.timing), rows)
+                                    timing=spec.timing,
+                                    fork=runner.forkable(point_of(r) for r in rows)), rows)
             runner.start_workers(workers)
         try:
             new_rows = measure_again(spec, rows, workers, on_start)

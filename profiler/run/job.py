@@ -76,7 +76,8 @@ def run_job(spec: SweepSpec, points: list[Point], done_rows: list[dict], sink: S
     done_ids = {r["point_id"] for r in done_rows}
     todo = sum(p.point_id not in done_ids for p in points)
     workers = runner.make_workers(log_path=str(sink.log_path),
-                                  processes=runner.pool_size(spec.timing), timing=spec.timing)
+                                  processes=runner.pool_size(spec.timing), timing=spec.timing,
+                                  fork=runner.forkable(points))
     worker = workers[0]  # the reference and the traces need one process
     note = display.note if display else (lambda text: None)
     summary = None

@@ -189,12 +189,21 @@ def latency_pool_size(timing: TimingConfig) -> int:
     return max(MIN_PROCESSES, timing.instances)
 
 
+def forkable(points: Iterable[Point]) -> bool:
+    """May the processes measuring ``points`` be forked from the fork server
+    (measure/forkserver.py)? Where all are on the CPU: a CUDA check in the server would
+    leave its children unable to use the GPU."""
+    return all(p.device == "cpu" for p in points)
+
+
 def make_workers(log_path: str | None = None, processes: int = MIN_PROCESSES,
-                 timing: TimingConfig = TimingConfig()) -> list[Worker]:
+                 timing: TimingConfig = TimingConfig(), fork: bool = False) -> list[Worker]:
     """The measuring processes (not started: start_workers starts them together), with
-    the environment ``timing`` asks for (huge_pages, keep_freed_memory)."""
+    the environment ``timing`` asks for (huge_pages, keep_freed_memory); ``fork``: from
+    the fork server (forkable), not spawned."""
     return [Worker(log_path=log_path, huge_pages=timing.huge_pages,
-                   keep_freed_memory=timing.keep_freed_memory) for _ in range(processes)]
+                   keep_freed_memory=timing.keep_freed_memory, fork=fork)
+            for _ in range(processes)]
 
 
 def for_latency_only(workers: list[Worker], rows: Iterable[dict]) -> list[Worker]:
@@ -209,9 +218,9 @@ def for_latency_only(workers: list[Worker], rows: Iterable[dict]) -> list[Worker
 
 
 def start_workers(workers: list[Worker]) -> None:
-    """Start every worker at once and wait until all are ready: importing torch in
-    parallel halves the start-up, and no point is measured while another process is
-    still importing beside it."""
+    """Start every worker at once and wait until all are ready: spawned ones import
+    torch in parallel (half the start-up on 2 cores), and no point is measured while
+    another process is still starting beside it."""
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -246,7 +255,8 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
     index = {p.point_id: i for i, p in enumerate(points)}  # where each point's instances start
     own_workers = workers is None
     if own_workers:
-        workers = make_workers(processes=pool_size(spec.timing), timing=spec.timing)
+        workers = make_workers(processes=pool_size(spec.timing), timing=spec.timing,
+                               fork=forkable(points))
         start_workers(workers)
     budget = spec.budget
     try:
