@@ -118,3 +118,17 @@ def test_a_point_the_second_judgement_calls_regressed_is_measured_too(runs, monk
     assert [c.verdict for c in result.rows] == ["regressed", "unchanged"]
     assert result.notes[0].startswith("--confirm measured 2 of 2 regressed points")
     assert result.notes[0].endswith("1 still regressed")
+
+
+def test_confirm_forks_its_fresh_processes_for_cpu_points(runs, monkeypatch):
+    # the same rule as the sweep's (runner.forkable): these runs are on the CPU
+    base, new, spell, slower = runs
+    asked = []
+
+    def make_workers(**kwargs):
+        asked.append(kwargs["fork"])
+        return [ScriptedWorker(lambda p, i, pid: around(base_latency(p))) for _ in range(2)]
+
+    monkeypatch.setattr(runner, "make_workers", make_workers)
+    confirm.confirm_points(new, [spell.point_id])
+    assert asked == [True]

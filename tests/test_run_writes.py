@@ -5,6 +5,7 @@ every shard of a distributed one."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
 
@@ -437,3 +438,23 @@ def test_ctrl_c_during_the_reference_is_an_interrupted_summary(tmp_path, monkeyp
     spec = parse_spec(TINY)
     summary = job.run_job(spec, expand(spec), [], ListSink(tmp_path, events), "r", [], set())
     assert summary.interrupted and summary.not_run == 2 and events == []
+
+
+def test_the_job_forks_its_processes_only_where_every_point_is_on_the_cpu(tmp_path,
+                                                                         monkeypatch):
+    # forkserver.py: a CUDA check in the fork server would leave its children unable to
+    # use the GPU, so a job with a CUDA point spawns its processes
+    spec = parse_spec(TINY + "[models.lstm]\nhidden = 8\nlayers = 1\n"
+                      "[budget]\nremeasure_seconds = 0.0\n")
+    cpu = expand(spec)
+    asked = []
+
+    def make_workers(**kwargs):
+        asked.append(kwargs["fork"])
+        return [JobWorker(lambda p, i, pid: around(1e-3), []) for _ in range(2)]
+
+    monkeypatch.setattr(runner, "make_workers", make_workers)
+    for points in (cpu, [cpu[0], dataclasses.replace(cpu[1], device="cuda:0")]):
+        job.run_job(spec, points, [], ListSink(tmp_path, []), "r", known_peaks=[],
+                    traced=set())
+    assert asked == [True, False]
