@@ -2,7 +2,7 @@
 
 A spawned measuring process imports torch and torch._dynamo afresh: 2.4 s of CPU each
 on the 2-core machine, so 4.9 s of wall time to start a sweep's four processes and
-4.7 s again for the second pass's three (docs/measurement.md). multiprocessing's
+3.5-4.7 s again for the second pass's three (docs/measurement.md). multiprocessing's
 "forkserver" start method pays that import once, in a server process, and forks every
 later process from it in milliseconds.
 
