@@ -73,6 +73,33 @@ def test_a_cpu_worker_is_forked_from_the_server_with_the_variables_it_asked_for(
     assert out["wanted"].items() <= out["environ"].items()
 
 
+def test_the_server_stays_single_threaded_so_its_forks_are_safe():
+    # fork copies only the calling thread: a lock another thread held at that moment
+    # (OpenMP's, OpenBLAS's, the profiler's) would stay held in the child for ever, and
+    # Python 3.12+ warns on fork from a process with threads. The server only imports;
+    # its workers start their own thread pools after the fork.
+    out = _python("""
+        import dataclasses
+
+        def threads_of(pid):
+            status = open(f"/proc/{pid}/status").read()
+            return int(status.split("Threads:")[1].split()[0])
+
+        if __name__ == "__main__":
+            w = Worker(fork=True)
+            point = dataclasses.replace(POINT, threads=2)  # the worker starts a pool of 2
+            outcome, row = w.measure(point, SECTION, TIMING, max_time_s=1.0, timeout_s=120,
+                                     run_id="t", instance=1)
+            server = parent_of(w.pid)
+            print(json.dumps(dict(forked=w.forked, status=row["status"],
+                                  worker_threads=threads_of(w.pid),
+                                  server_threads=threads_of(server))))
+        """)
+    assert out["forked"] and out["status"] == "ok"
+    assert out["worker_threads"] >= 2  # the check can see threads where there are some
+    assert out["server_threads"] == 1
+
+
 def test_a_worker_asking_for_other_variables_than_the_servers_is_spawned():
     out = _python("""
         if __name__ == "__main__":
