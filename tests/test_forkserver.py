@@ -120,6 +120,32 @@ def test_a_worker_asking_for_other_variables_than_the_servers_is_spawned():
     assert out["thp"] == "0"
 
 
+def test_a_variable_the_sweep_changed_after_the_server_started_reaches_its_workers():
+    # a forked worker has the server's environment: one the sweep's process changed
+    # since (between two sweeps of one Python session) must reach the worker, so it is
+    # spawned; with the environment as the server had it, workers are forked again
+    out = _python("""
+        if __name__ == "__main__":
+            first = Worker(fork=True)
+            first.wait_ready()  # the server starts without the variable
+            os.environ["PROFILER_TEST_SETTING"] = "changed"
+            changed = Worker(fork=True)
+            forked = [changed.forked]
+            changed.wait_ready()
+            del os.environ["PROFILER_TEST_SETTING"]
+            restored = Worker(fork=True)
+            forked.append(restored.forked)
+            restored.wait_ready()
+            print(json.dumps(dict(me=os.getpid(), forked=forked,
+                                  parents=[parent_of(w.pid) for w in (changed, restored)],
+                                  setting=environ_of(changed.pid).get("PROFILER_TEST_SETTING"),
+                                  server=parent_of(first.pid))))
+        """)
+    assert out["forked"] == [False, True]
+    assert out["parents"] == [out["me"], out["server"]]
+    assert out["setting"] == "changed"
+
+
 def test_a_forked_worker_works_in_the_sweeps_directory_not_the_servers(tmp_path):
     # multiprocessing moves a forked process to its parent's directory, as a spawned one
     # starts there: relative paths (the log, traces) are the sweep's

@@ -20,9 +20,12 @@ a process with threads; this one has none.)
 
 The server, and so every process forked from it, has the environment it started with.
 The variables a measuring process must have from its start (worker.process_environment:
-huge pages, malloc) are read once, at the first allocation, which the server makes:
-a server serves only workers asking for the variables it started with, and a worker
-asking for others is spawned. One server per sweep process (multiprocessing keeps one).
+huge pages, malloc) are read once, at the first allocation, which the server makes. So
+a server serves only workers whose environment (the sweep process's, with their
+variables) is the one it started with; any other worker is spawned, and so sees what
+the sweep's process changed since (say, an OpenMP setting between two sweeps in one
+Python session): a change costs the start-up of spawned processes, never a process
+with the wrong environment. One server per sweep process (multiprocessing keeps one).
 
 Either way a measuring process dies with its parent (die_with_parent), and the server
 with the sweep.
@@ -43,29 +46,37 @@ SERVER_PARENT_ENV = "PROFILER_FORK_SERVER_PARENT"
 # What the server imports before it forks anything (what a measuring process needs).
 PRELOAD = ("torch", "torch._dynamo", "profiler.measure.point", "profiler.measure.peak")
 
-# The variables (worker.process_environment) the running server started with; None: none
-# started by this process yet.
-_server_variables: dict[str, str] | None = None
+# The environment (environment_for) the running server started with; None: none started
+# by this process yet.
+_server_environment: dict[str, str] | None = None
+
+
+def environment_for(variables: dict[str, str]) -> dict[str, str]:
+    """The environment a measuring process with ``variables`` gets: this process's as it
+    is now, with them (a spawned process inherits it)."""
+    env = dict(os.environ, **variables)
+    env.pop(SERVER_PARENT_ENV, None)  # set only while a worker starts (server_environment)
+    return env
 
 
 def usable(variables: dict[str, str]) -> bool:
     """Can a process with ``variables`` be forked from this process's server? Linux
     only (the server dies with the sweep by prctl, as workers do); and the server, once
-    started, only for the variables it started with."""
+    started, only for the environment it started with (environment_for)."""
     if sys.platform != "linux" or "forkserver" not in mp.get_all_start_methods():
         return False
-    return _server_variables is None or _server_variables == variables
+    return _server_environment is None or _server_environment == environment_for(variables)
 
 
 def context(variables: dict[str, str]):
     """The forkserver context for processes with ``variables``; the first call sets the
-    server's preload and records its variables. The server itself starts at the first
+    server's preload and records its environment. The server itself starts at the first
     process started through the context (worker.Worker.start), inside those variables
     and SERVER_PARENT_ENV (server_environment)."""
-    global _server_variables
-    if _server_variables is None:
+    global _server_environment
+    if _server_environment is None:
         multiprocessing.forkserver.set_forkserver_preload([__name__])
-        _server_variables = dict(variables)
+        _server_environment = environment_for(variables)
     return mp.get_context("forkserver")
 
 
