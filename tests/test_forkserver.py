@@ -1,6 +1,7 @@
 """Measuring processes forked from the fork server (measure/forkserver.py): forked, not
-spawned, where their points are on the CPU; with the server's variables, or spawned;
-in the sweep's directory; and dead when the sweep dies.
+spawned, where their points are on the CPU; from a server with one thread; with the
+server's environment, or spawned; in the sweep's directory; and dead when the sweep
+dies.
 
 Each check runs in a fresh Python, which starts a server of its own: the server of
 this test process, if one runs, started with whatever variables its first worker had.
@@ -74,10 +75,10 @@ def test_a_cpu_worker_is_forked_from_the_server_with_the_variables_it_asked_for(
 
 
 def test_the_server_stays_single_threaded_so_its_forks_are_safe():
-    # fork copies only the calling thread: a lock another thread held at that moment
-    # (OpenMP's, OpenBLAS's, the profiler's) would stay held in the child for ever, and
-    # Python 3.12+ warns on fork from a process with threads. The server only imports;
-    # its workers start their own thread pools after the fork.
+    # fork copies only the calling thread: the child of a process with a thread pool
+    # (OpenMP's, OpenBLAS's, the profiler's) has the pool's state and locks without its
+    # threads, and Python 3.12+ warns on fork from a process with threads. The server
+    # only imports; its workers start their own thread pools after the fork.
     out = _python("""
         import dataclasses
 

@@ -11,12 +11,13 @@ measures are allocated in it afresh, on physical memory of its own. What it shar
 with its siblings is the server's state before any tensor work: imported modules, and
 no OpenMP, profiler or CUDA state, which would not survive a fork. That is why the
 server only imports, and why only CPU sweeps fork (a CUDA check in an import would
-leave the children unable to use the GPU). The server stays single-threaded: a fork
-copies only the calling thread, so the child of a process with a thread pool has the
-pool's state (and any lock its threads held) without its threads. With one 2-thread
-op run in the server before it forked, its worker hung in a 2-thread point until the
-point's timeout. (Python 3.12 and later warn on a fork from
-a process with threads; this one has none.)
+leave the children unable to use the GPU).
+
+The server stays single-threaded: a fork copies only the calling thread, so the child
+of a process with a thread pool has the pool's state (and any lock its threads held)
+without its threads. With one 2-thread op run in the server before it forked, its
+worker hung in a 2-thread point until the point's timeout. (Python 3.12 and later
+warn on a fork from a process with threads; this one has none.)
 
 The server, and so every process forked from it, has the environment it started with.
 The variables a measuring process must have from its start (worker.process_environment:
