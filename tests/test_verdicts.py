@@ -36,6 +36,18 @@ def test_sequential_rule():
     assert V.sequential_rule(1.0, math.nan)[0] == V.NOT_MEASURED
 
 
+def test_sequential_rule_with_the_transformers_interval():
+    # k ± half against 0.85: clearly below holds, clearly above fails, across it is
+    # not settled; no interval (0 or NaN) lets the value alone decide
+    assert V.sequential_rule(1.0, 0.80, 0.03)[0] == V.HOLDS  # up to 0.83
+    assert V.sequential_rule(1.0, 0.84, 0.03)[0] == V.UNSETTLED  # 0.81-0.87
+    assert V.sequential_rule(1.0, 0.90, 0.03)[0] == V.FAILS  # from 0.87
+    assert V.sequential_rule(1.0, 0.84, math.nan)[0] == V.HOLDS
+    assert V.sequential_rule(1.0, 0.86, 0.0)[0] == V.FAILS
+    # the LSTM's band decides first
+    assert V.sequential_rule(1.3, 0.84, 0.03)[0] == V.FAILS
+
+
 def test_gains_rule_needs_the_margin_in_every_kind():
     assert V.gains_rule({"threads": (1.8, 1.2)}) == (
         V.HOLDS, "the Transformer gains more from threads")
@@ -45,6 +57,19 @@ def test_gains_rule_needs_the_margin_in_every_kind():
     assert V.gains_rule({"threads": (1.1, 1.0)})[0] == V.HOLDS
     assert V.gains_rule({"threads": (math.nan, 1.0)})[0] == V.NOT_MEASURED
     assert V.gains_rule({})[0] == V.NOT_MEASURED
+
+
+def test_gains_rule_with_intervals():
+    # ratio 1.5 ± 10% (log): from 1.36, past 1.1 -> holds
+    assert V.gains_rule({"threads": (1.8, 1.2, 0.1)})[0] == V.HOLDS
+    # batch: 1.15 ± 10% spans 1.04-1.27, across 1.1 -> not settled, and named
+    verdict, why = V.gains_rule({"threads": (1.8, 1.2, 0.1), "batch": (1.15, 1.0, 0.1)})
+    assert verdict == V.UNSETTLED and "batch" in why and "threads" not in why
+    # a kind clearly short of the margin fails the claim, whatever the others
+    assert V.gains_rule({"batch": (1.15, 1.0, 0.1), "threads": (0.9, 1.0, 0.05)}) == (
+        V.FAILS, "the LSTM gains as much or more from threads")
+    # the same 1.15 without an interval clears the margin
+    assert V.gains_rule({"batch": (1.15, 1.0, 0.0)})[0] == V.HOLDS
 
 
 def test_quadratic_rule_uses_the_intervals():
@@ -70,6 +95,28 @@ def test_faster_rule():
     assert V.faster_rule(2e10, 1e10)[0] == V.HOLDS
     assert V.faster_rule(1.05e10, 1e10)[0] == V.FAILS
     assert V.faster_rule(None, 1e10)[0] == V.NOT_MEASURED
+
+
+def test_faster_rule_with_an_interval():
+    # log(1.2) - 0.05 = 0.132 >= log(1.1) = 0.095: holds
+    assert V.faster_rule(1.2e10, 1e10, 0.05)[0] == V.HOLDS
+    # 1.06 ± 10%: 0.96-1.17, across 1.1 (the two runs that gave 1.06 and 1.11 here)
+    assert V.faster_rule(1.06e10, 1e10, 0.1)[0] == V.UNSETTLED
+    assert V.faster_rule(1.11e10, 1e10, 0.1)[0] == V.UNSETTLED
+    # 0.9 ± 5%: up to 0.95, short of 1.1: fails
+    assert V.faster_rule(0.9e10, 1e10, 0.05)[0] == V.FAILS
+
+
+def test_slope_half_by_hand():
+    # n = 32, 128, 512: log n spaced by ln 4; the slope's weights are -+1/(2 ln 4) at the
+    # ends and 0 in the middle, so 0.1 at each point gives sqrt(2) * 0.1 / (2 ln 4)
+    assert V.slope_half([32, 128, 512], [0.1, 0.1, 0.1]) == pytest.approx(
+        math.sqrt(2) * 0.1 / (2 * math.log(4)))
+    # only the ends count; two points are the ratio of their latencies over ln(n2/n1)
+    assert V.slope_half([32, 128, 512], [0.1, 5.0, 0.1]) == pytest.approx(
+        math.sqrt(2) * 0.1 / (2 * math.log(4)))
+    assert V.slope_half([32, 512], [0.03, 0.04]) == pytest.approx(0.05 / math.log(16))
+    assert math.isnan(V.slope_half([32, 32], [0.1, 0.1]))
 
 
 def test_streaming_rule():
@@ -160,6 +207,41 @@ def test_parallelism_holds_when_the_lstm_gains_less_from_batch():
         rows["Parallelism (batch and threads)"].measured
 
 
+def with_instances(df, gap):
+    """``df`` with two instances per row, floors at the latency and (1 + gap) times it:
+    each row's 95% interval is then its own gap plus three typical gaps, 4 log(1 + gap)
+    in log space (stats.floor_interval)."""
+    df = df.copy()
+    df["latency_samples_s"] = [[lat, lat * (1 + gap)] for lat in df["latency_s"]]
+    df["instance_sizes"] = [[1, 1]] * len(df)
+    return df
+
+
+def test_log_halves_come_from_the_instances():
+    df = with_instances(textbook_run(), 0.02)
+    halves = V.log_halves(df)
+    assert set(halves) == set(df["point_id"])
+    assert all(h == pytest.approx(4 * math.log(1.02)) for h in halves.values())
+    # one instance: no interval, counted as exact
+    assert set(V.log_halves(textbook_run()).values()) == {0.0}
+
+
+def test_a_ratio_within_its_interval_of_the_margin_is_not_settled():
+    df = textbook_run()
+    df.loc[df["family"] == "transformer", "flops_per_s"] = 1.15e9  # 1.15 x the LSTM's
+    rows = by_topic(V.gather(inputs_of(df), None))
+    assert rows["Computational efficiency"].verdict == V.HOLDS  # no interval: 1.15 >= 1.1
+    # each rate within 4 log(1.02) = 7.9% in log space, the ratio within 11.2%:
+    # 1.15 spans 1.03-1.29
+    rows = by_topic(V.gather(inputs_of(with_instances(df, 0.02)), None))
+    row = rows["Computational efficiency"]
+    assert row.verdict == V.UNSETTLED
+    assert "1.15×, 95% 1.03–1.29×" in row.measured
+    # the Transformer's short-n exponent carries its interval into the text
+    assert "Transformer k = " in rows["Sequential vs parallel processing"].measured
+    assert "(95% " in rows["Sequential vs parallel processing"].measured.split("Transformer")[1]
+
+
 def test_contended_points_are_left_out():
     df = textbook_run()
     # plant a contended, absurd LSTM point: the LSTM ∝ n must survive it
@@ -204,5 +286,5 @@ def test_on_the_saved_run_every_row_has_a_number_or_a_way_to_get_one():
         "Parallelism (batch and threads)", "Scalability in n: time",
         "Scalability in n: memory", "Computational efficiency", "Streaming / per-token cost"]
     for v in rows:
-        assert v.verdict in (V.HOLDS, V.FAILS, V.NOT_MEASURED)
+        assert v.verdict in (V.HOLDS, V.FAILS, V.UNSETTLED, V.NOT_MEASURED)
         assert v.measured

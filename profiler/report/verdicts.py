@@ -6,8 +6,16 @@ verdict from a rule written as code:
 
     holds here           the measurement agrees with the claim
     does not hold here   it was measured, and it disagrees
+    not settled here     it was measured, but the threshold lies within the
+                         measurement's own 95% interval: another run of the same
+                         code could land on either side (docs/report.md)
     not measured         this run has no such measurement; the row names the
                          preset or command that would measure it
+
+A number compared with a threshold carries its uncertainty: the 95% intervals of the
+points it comes from (analyze.tables.intervals, from their instances), combined in
+log space. A point without an interval (one instance) counts as exact, and the
+threshold alone decides, as it did before intervals existed.
 
 A rule takes plain numbers (exponents, speedups, FLOP/s), so each is tested on
 hand-made values; ``gather`` reads those numbers from the run (its records and the
@@ -23,12 +31,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from profiler.analyze.fit import fit_power_law, upper_range
-from profiler.analyze.tables import ok
+from profiler.analyze.tables import intervals, ok
 from profiler.report.formats import fmt_exp, fmt_n, fmt_pct, fmt_x
 from profiler.report.inputs import ReportInputs
 
 HOLDS = "holds here"
 FAILS = "does not hold here"
+UNSETTLED = "not settled here"
 NOT_MEASURED = "not measured in this run"
 
 RECURRENT_FAMILY = "lstm"
@@ -45,7 +54,11 @@ N2_DOMINANT = 0.5  # the n² term is most of the Transformer's latency at its la
 # The LSTM side is judged by its upper-range exponent's interval, not its own n² share:
 # one slow point at the largest n (a per-process mode, see docs/measurement.md) gave
 # an LSTM curve with k = 1.14 (interval including 1) a fitted n² share of 28%.
-GAIN_MARGIN = 1.10  # "gains more" / "faster": beyond the ~5-10% spread of instances
+# "gains more" / "faster": by a material difference, 10% (about the spread of a point's
+# instances). With intervals, a ratio must clear it beyond its own 95% interval: two
+# runs of the same code here put the Transformer/LSTM FLOP/s ratio at 1.06x and 1.11x,
+# one verdict each way, when each number was uncertain by 10-20%.
+GAIN_MARGIN = 1.10
 CONSTANT_BELOW = 0.2  # per-token cost or state "does not grow with context"
 GROWS_FROM = 0.8  # the KV cache grows about ∝ n (exponent 1; fixed buffers lower it)
 
@@ -67,33 +80,67 @@ def _missing(*values) -> bool:
     return any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values)
 
 
+def _side(value: float, half: float, threshold: float) -> int:
+    """+1 if ``value`` is at least ``threshold`` even at the low end of value ± half,
+    -1 if below it even at the high end, 0 if the threshold lies within (a half of 0:
+    the value alone decides, +1 or -1)."""
+    if value - half >= threshold:
+        return 1
+    if value + half < threshold:
+        return -1
+    return 0
+
+
+def _log_side(ratio: float, half: float, threshold: float) -> int:
+    """_side for a ratio whose interval is ± ``half`` in log space."""
+    return _side(math.log(ratio), half, math.log(threshold)) if ratio > 0 else -1
+
+
 # ---- rules: numbers in, verdict out -------------------------------------------------
 
 Rule = tuple[str, str]  # (verdict, why)
 
 
-def sequential_rule(recurrent_k: float | None, attention_low_k: float | None) -> Rule:
+def sequential_rule(recurrent_k: float | None, attention_low_k: float | None,
+                    attention_half: float = 0.0) -> Rule:
     """The LSTM's latency ∝ n (one step after another) while the Transformer's grows
-    less than proportionally over short sequences (all positions at once)."""
+    less than proportionally over short sequences (all positions at once): its exponent
+    there is below PARALLEL_BELOW beyond its 95% half-width ``attention_half``."""
     if _missing(recurrent_k, attention_low_k):
         return NOT_MEASURED, ""
     if not LINEAR_BAND[0] <= recurrent_k <= LINEAR_BAND[1]:
         return FAILS, f"the LSTM's exponent is outside {LINEAR_BAND[0]}–{LINEAR_BAND[1]}"
-    if attention_low_k >= PARALLEL_BELOW:
+    side = _side(attention_low_k, 0.0 if _missing(attention_half) else attention_half,
+                 PARALLEL_BELOW)
+    if side > 0:
         return FAILS, "the Transformer's short-n cost grows about as fast as the LSTM's"
+    if side == 0:
+        return UNSETTLED, (f"the Transformer's short-n exponent is within its 95% interval "
+                           f"of {PARALLEL_BELOW}")
     return HOLDS, "LSTM ∝ n, Transformer sublinear at short n"
 
 
-def gains_rule(pairs: dict[str, tuple[float, float]]) -> Rule:
-    """{kind: (attention gain, recurrent gain)} per kind of parallelism measured: the
-    claim holds when the Transformer gains more, by GAIN_MARGIN, in every one."""
-    pairs = {k: (a, r) for k, (a, r) in pairs.items() if not _missing(a, r)}
-    if not pairs:
+def gains_rule(pairs: dict[str, tuple]) -> Rule:
+    """{kind: (attention gain, recurrent gain[, half])} per kind of parallelism
+    measured, ``half`` the 95% half-width of their ratio in log space (0 without): the
+    claim holds when the Transformer gains more, by GAIN_MARGIN beyond that, in every
+    one, and fails when it falls short of it beyond that in any."""
+    sides = {}
+    for kind, (a, r, *half) in pairs.items():
+        if _missing(a, r) or r <= 0:
+            continue
+        half = half[0] if half and not _missing(half[0]) else 0.0
+        sides[kind] = _log_side(a / r, half, GAIN_MARGIN)
+    if not sides:
         return NOT_MEASURED, ""
-    lose = [k for k, (a, r) in pairs.items() if a < GAIN_MARGIN * r]
+    lose = [k for k, side in sides.items() if side < 0]
     if lose:
         return FAILS, "the LSTM gains as much or more from " + " and ".join(lose)
-    return HOLDS, "the Transformer gains more from " + " and ".join(pairs)
+    close = [k for k, side in sides.items() if side == 0]
+    if close:
+        return UNSETTLED, ("the two gains from " + " and ".join(close) +
+                           f" are within their 95% interval of {GAIN_MARGIN}×")
+    return HOLDS, "the Transformer gains more from " + " and ".join(sides)
 
 
 def quadratic_rule(attention: tuple[float, float], recurrent: tuple[float, float]) -> Rule:
@@ -128,12 +175,18 @@ def n2_share_rule(attention_share: float | None, recurrent: tuple[float, float])
     return HOLDS, "n² dominates the Transformer's time; the LSTM's is linear"
 
 
-def faster_rule(attention_rate: float | None, recurrent_rate: float | None) -> Rule:
-    """The Transformer achieves at least GAIN_MARGIN × the LSTM's FLOP/s."""
-    if _missing(attention_rate, recurrent_rate):
+def faster_rule(attention_rate: float | None, recurrent_rate: float | None,
+                half: float = 0.0) -> Rule:
+    """The Transformer achieves at least GAIN_MARGIN × the LSTM's FLOP/s, beyond the
+    95% half-width ``half`` of their ratio in log space."""
+    if _missing(attention_rate, recurrent_rate) or recurrent_rate <= 0:
         return NOT_MEASURED, ""
-    if attention_rate >= GAIN_MARGIN * recurrent_rate:
+    side = _log_side(attention_rate / recurrent_rate, 0.0 if _missing(half) else half,
+                     GAIN_MARGIN)
+    if side > 0:
         return HOLDS, "the Transformer achieves more FLOP/s"
+    if side == 0:
+        return UNSETTLED, f"the ratio is within its 95% interval of {GAIN_MARGIN}×"
     return FAILS, "the LSTM achieves as many FLOP/s or more"
 
 
@@ -195,9 +248,36 @@ def _phase(records: pd.DataFrame, ref: dict) -> str | None:
     return "inference" if "inference" in shared else sorted(shared)[0]
 
 
-def _low_range_exponent(rows: pd.DataFrame) -> tuple[float, int]:
+def log_halves(records: pd.DataFrame) -> dict[str, float]:
+    """point_id -> the 95% half-width of its latency in log space, from its instances
+    (analyze.tables.intervals); 0 where it has no interval (one instance)."""
+    ci = intervals(records)
+    return {pid: math.log1p(rel) if not _missing(rel) else 0.0
+            for pid, rel in zip(ci["point_id"], ci["ci_rel"], strict=True)}
+
+
+def _half(rows: pd.DataFrame, halves: dict[str, float]) -> list[float]:
+    return [halves.get(pid, 0.0) for pid in rows["point_id"]]
+
+
+def slope_half(ns, halves: list[float]) -> float:
+    """95% half-width of a least-squares slope of log latency on log n, from each
+    point's half-width in log latency (independent errors): sqrt(sum w_i^2 h_i^2), w_i
+    the points' weights in the slope, (x_i - mean x) / sum (x_j - mean x)^2."""
+    x = [math.log(n) for n in ns]
+    mean = sum(x) / len(x)
+    sxx = sum((v - mean) ** 2 for v in x)
+    if sxx <= 0:
+        return math.nan
+    return math.sqrt(sum(((v - mean) / sxx) ** 2 * h ** 2 for v, h in zip(x, halves,
+                                                                           strict=True)))
+
+
+def _low_range_exponent(rows: pd.DataFrame, halves: dict[str, float]
+                        ) -> tuple[float, int, float]:
     """Power-law exponent over the smaller half of the n values (≥ 3 points): where
-    fixed costs and parallel width, not the n² term, set the cost."""
+    fixed costs and parallel width, not the n² term, set the cost; with the largest n
+    used and the exponent's 95% half-width from the points' intervals (slope_half)."""
     rows = rows.sort_values("seq_len")
     ns = sorted(rows["seq_len"].unique())
     upper = set(upper_range(ns))
@@ -205,7 +285,9 @@ def _low_range_exponent(rows: pd.DataFrame) -> tuple[float, int]:
     low = low if len(low) >= 3 else ns[:3]
     sub = rows[rows["seq_len"].isin(low)]
     fit = fit_power_law(sub["seq_len"], sub["latency_s"])
-    return (math.nan, 0) if fit is None else (fit.exponent, int(max(low)))
+    if fit is None:
+        return math.nan, 0, math.nan
+    return fit.exponent, int(max(low)), slope_half(sub["seq_len"], _half(sub, halves))
 
 
 def _exponent_row(exps: pd.DataFrame, family: str, **eq) -> pd.Series | None:
@@ -221,6 +303,19 @@ def _largest_shared_n(a: pd.DataFrame, b: pd.DataFrame) -> int | None:
 def _value(rows: pd.DataFrame, n: int, column: str) -> float:
     rows = rows[rows["seq_len"] == n][column].dropna()
     return float(rows.iloc[0]) if len(rows) else math.nan
+
+
+def _half_at(rows: pd.DataFrame, n: int, halves: dict[str, float]) -> float:
+    """The log half-width of the row at ``n`` (_value's row; 0 without one)."""
+    ids = rows[rows["seq_len"] == n]["point_id"]
+    return halves.get(ids.iloc[0], 0.0) if len(ids) else 0.0
+
+
+def _ratio_text(ratio: float, half: float) -> str:
+    """1.06×, 95% 0.93–1.21× with an interval (± ``half`` in log space); 1.06× without."""
+    if _missing(ratio, half) or half <= 0:
+        return fmt_x(ratio)
+    return f"{fmt_x(ratio)}, 95% {ratio * math.exp(-half):.2f}–{fmt_x(ratio * math.exp(half))}"
 
 
 def sequential_row(inputs: ReportInputs, ref: dict, phase: str) -> Verdict:
@@ -241,13 +336,15 @@ def sequential_row(inputs: ReportInputs, ref: dict, phase: str) -> Verdict:
                        f"{at['batch_size']}, {at['threads']} thread(s), {phase} (LSTM "
                        f"{lstm['seq_len'].nunique()}, Transformer {tf['seq_len'].nunique()}; "
                        "preset default)", NOT_MEASURED)
-    tf_k, tf_to = _low_range_exponent(tf)
+    tf_k, tf_to, tf_half = _low_range_exponent(tf, log_halves(inputs.records))
+    tf_text = (fmt_exp(tf_k, tf_k - tf_half, tf_k + tf_half) if not _missing(tf_half)
+               and tf_half > 0 else fmt_exp(tf_k))
     measured = (f"latency ∝ n^k at batch {at['batch_size']}, {phase}: LSTM k = "
                 f"{fmt_exp(row['k_upper'], row['k_upper_low'], row['k_upper_high'])} for "
-                f"n ≥ {fmt_n(row['upper_n_min'])}; Transformer k = {fmt_exp(tf_k)} "
+                f"n ≥ {fmt_n(row['upper_n_min'])}; Transformer k = {tf_text} "
                 f"for n ≤ {fmt_n(tf_to)}")
     return Verdict("Sequential vs parallel processing", claim, measured,
-                   *sequential_rule(row["k_upper"], tf_k))
+                   *sequential_rule(row["k_upper"], tf_k, tf_half))
 
 
 def long_range_row(train_claims: list[dict] | None) -> Verdict:
@@ -263,15 +360,18 @@ def long_range_row(train_claims: list[dict] | None) -> Verdict:
                    *train_claim_rule(row["verdict"]))
 
 
-def _gains(ran: pd.DataFrame, axis: str, lo: int, hi: int, at: dict) -> dict[str, tuple]:
-    """family -> (tokens/s at axis=hi over tokens/s at axis=lo, n) at the largest n both
-    ran; for threads at one batch this is the latency speedup."""
+def _gains(ran: pd.DataFrame, axis: str, lo: int, hi: int, at: dict,
+           halves: dict[str, float]) -> dict[str, tuple]:
+    """family -> (tokens/s at axis=hi over tokens/s at axis=lo, n, the square of the
+    gain's log half-width) at the largest n both ran; for threads at one batch this is
+    the latency speedup."""
     out = {}
     for fam in (ATTENTION_FAMILY, RECURRENT_FAMILY):
         a, b = _at(ran, fam, **{axis: lo}, **at), _at(ran, fam, **{axis: hi}, **at)
         n = _largest_shared_n(a, b)
-        out[fam] = (math.nan, n) if n is None else (
-            _value(b, n, "tokens_per_s") / _value(a, n, "tokens_per_s"), n)
+        out[fam] = (math.nan, n, 0.0) if n is None else (
+            _value(b, n, "tokens_per_s") / _value(a, n, "tokens_per_s"), n,
+            _half_at(a, n, halves) ** 2 + _half_at(b, n, halves) ** 2)
     return out
 
 
@@ -279,6 +379,7 @@ def parallelism_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
     ran = ok(records)
     claim = "The Transformer gains more from parallel hardware (threads, batch) than the LSTM."
     base = dict(device=ref["device"], dtype=ref["dtype"], phase=phase)
+    halves = log_halves(records)
     parts, pairs = [], {}
     for axis, kind, label, fixed in (("threads", "threads", "threads", "batch_size"),
                                      ("batch_size", "batch", "tokens/s, batch", "threads")):
@@ -286,11 +387,13 @@ def parallelism_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
         if len(values) < 2:
             continue
         lo, hi = int(values[0]), int(values[-1])
-        gain = _gains(ran, axis, lo, hi, dict(base, **{fixed: ref[fixed]}))
-        (a, n), (r, _) = gain[ATTENTION_FAMILY], gain[RECURRENT_FAMILY]
-        pairs[kind] = (a, r)
+        gain = _gains(ran, axis, lo, hi, dict(base, **{fixed: ref[fixed]}), halves)
+        (a, n, a_sq), (r, _, r_sq) = gain[ATTENTION_FAMILY], gain[RECURRENT_FAMILY]
+        half = math.sqrt(a_sq + r_sq)
+        pairs[kind] = (a, r, half)
+        ratio = f"; Transformer/LSTM {_ratio_text(a / r, half)}" if half > 0 and r else ""
         parts.append(f"{label} {lo}→{hi}: Transformer {fmt_x(a)}, LSTM {fmt_x(r)} "
-                     f"(n = {fmt_n(n)})")
+                     f"(n = {fmt_n(n)}{ratio})")
     if not parts:
         return Verdict("Parallelism (batch and threads)", claim,
                        "needs ≥ 2 thread counts or batch sizes (preset default)", NOT_MEASURED)
@@ -365,10 +468,13 @@ def efficiency_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
         return Verdict("Computational efficiency", claim,
                        "no FLOP count for both families (any preset counts FLOPs)", NOT_MEASURED)
     a_rate, r_rate = _value(a, n, "flops_per_s"), _value(r, n, "flops_per_s")
+    halves = log_halves(records)
+    half = math.hypot(_half_at(a, n, halves), _half_at(r, n, halves))
     measured = (f"achieved FLOP/s at n = {fmt_n(n)}, {phase}: Transformer "
                 f"{a_rate / 1e9:.3g} GFLOP/s, LSTM {r_rate / 1e9:.3g} GFLOP/s "
-                f"({fmt_x(a_rate / r_rate)})")
-    return Verdict("Computational efficiency", claim, measured, *faster_rule(a_rate, r_rate))
+                f"({_ratio_text(a_rate / r_rate, half)})")
+    return Verdict("Computational efficiency", claim, measured,
+                   *faster_rule(a_rate, r_rate, half))
 
 
 def streaming_row(inputs: ReportInputs, ref: dict) -> Verdict:
