@@ -413,6 +413,38 @@ def test_a_skip_never_rests_on_one_slow_instance():
     assert "predicted 50.0 s" in next(r["error"] for r in rows if r["seq_len"] == 2048)
 
 
+def test_a_skip_never_rests_on_a_sibling_curves_slow_instance():
+    from profiler.run.grid import expand
+    from tests.fake_workers import ScriptedWorker, around
+
+    # linear, 5 s a call per 1024 tokens, at 1 and 2 threads alike; a point costs 5 calls
+    # at least, the budget is 30 s. n=1024 at 2 threads is predicted from its n=512
+    # (2.5 s) and the slope its 1-thread sibling showed over 512 -> 1024: 1, so 5 s a
+    # call, 25 s: run. Unless the sibling's n=1024 first instance ran 2.5x slow: a slope
+    # of log2(5) = 2.32, 12.5 s a call, 62.5 s, and the point would be skipped on it.
+    spec = parse_spec("[grid]\nmodel=['lstm']\nseq_len=[512, 1024]\nthreads=[1, 2]\n"
+                      "[budget]\npoint_seconds = 30.0\ntimeout_seconds = 60.0\n"
+                      "remeasure_seconds = 0\n[timing]\nmin_samples = 1\nwarmup_calls = 1\n")
+
+    def script(p, i, pid):
+        slow = 2.5 if (p.seq_len, p.threads, i) == (1024, 1, 0) else 1.0
+        return around(5.0 * p.seq_len / 1024 * slow)
+
+    log = []
+    workers = [ScriptedWorker(script, log=log) for _ in range(2)]
+    rows = []
+    run_points(spec, expand(spec), [], rows.append, "t", workers=workers)
+    by = {(r["seq_len"], r["threads"]): r for r in rows}
+    assert {k: r["status"] for k, r in by.items()} == {
+        (512, 1): "ok", (1024, 1): "ok", (512, 2): "ok", (1024, 2): "ok"}
+    assert by[(1024, 1)]["latency_s"] == pytest.approx(5.0, rel=1e-2)  # its floor
+    # the sibling's n=1024 got its other instances before n=1024 at 2 threads began
+    ids = {r["point_id"]: (r["seq_len"], r["threads"]) for r in rows}
+    order = [(ids[pid], i) for pid, i, _ in log]
+    first_of_decided = order.index(((1024, 2), 0))
+    assert {((1024, 1), 1), ((1024, 1), 2)} <= set(order[:first_of_decided])
+
+
 def _n(rows, point_id):
     return next(r["seq_len"] for r in rows if r["point_id"] == point_id)
 

@@ -270,20 +270,23 @@ def run_points(spec: SweepSpec, points: list[Point], done_rows: Iterable[dict],
             curve = curves.setdefault(point.series, Curve())
             reason = skip_reason(point, curve, budget.point_seconds, calls_per_point(spec.timing),
                                  sibling_slopes(curves, point))
-            basis = _basis(point, curve, held, index) if reason and not curve.stopped_by \
-                else None
-            if basis is not None:
+            bases = _bases(point, curves, held, index) if reason and not curve.stopped_by \
+                else []
+            if bases:
                 # A prediction extrapolates the last point's floor, which after the
                 # first pass is one instance's: a slow process's floor predicted a
                 # Transformer train step (batch 8, n = 2048, 2 threads) at 1.32 s a call,
-                # twice what it takes. Before skipping on it, that point gets the rest
-                # of its instances, now.
-                j, last = basis
-                while last.point_id in held:
-                    summary.measured_s += _take_next(spec, j, last, latest, held, workers,
-                                                     write, run_id, summary.counts,
-                                                     {last.point_id})
-                _learn(curves, latest[last.point_id])
+                # twice what it takes. A sibling curve's slope, from its points' first
+                # instances, is as fragile: it predicted a Transformer inference step
+                # (batch 8, n = 4096, 2 threads) at 1.21 s a call and skipped it, where
+                # other runs measured 0.76 s. Before skipping on them, those points get
+                # the rest of their instances, now.
+                for j, basis in bases:
+                    while basis.point_id in held:
+                        summary.measured_s += _take_next(spec, j, basis, latest, held, workers,
+                                                         write, run_id, summary.counts,
+                                                         {basis.point_id})
+                    _learn(curves, latest[basis.point_id])
                 reason = skip_reason(point, curve, budget.point_seconds,
                                      calls_per_point(spec.timing), sibling_slopes(curves, point))
             if reason:
@@ -408,14 +411,26 @@ def _one_more(point: Point, spec: SweepSpec, workers: list[Worker], run_id: str,
     return row, (row.get("measured_s") or 0.0) - ((earlier or {}).get("measured_s") or 0.0)
 
 
-def _basis(point: Point, curve: Curve, held: set[str], index: dict[str, int]
-           ) -> tuple[int, Point] | None:
-    """(grid index, point) of the last measured point of ``point``'s curve, the one its
-    prediction extrapolates, while that point still wants instances (in ``held``)."""
-    if not curve.measured:
-        return None
-    last = dataclasses.replace(point, seq_len=max(curve.measured)[0])
-    return (index[last.point_id], last) if last.point_id in held else None
+def _bases(point: Point, curves: dict[tuple, Curve], held: set[str],
+           index: dict[str, int]) -> list[tuple[int, Point]]:
+    """(grid index, point) of each point ``point``'s prediction rests on while it still
+    wants instances (in ``held``): the last measured point of its curve, which the
+    prediction extrapolates, and both ends of the step of each sibling curve whose slope
+    it may take (sibling_slopes)."""
+    own = curves.get(point.series)
+    if own is None or not own.measured:
+        return []
+    last = max(own.measured)[0]
+    wanted = [dataclasses.replace(point, seq_len=last)]
+    key = _sibling_key(point.series)
+    for series, curve in curves.items():
+        at = dict(curve.measured)
+        if series != point.series and _sibling_key(series) == key and last in at \
+                and point.seq_len in at:
+            # a sibling differs in batch size and threads only (_sibling_key)
+            wanted += [dataclasses.replace(point, batch_size=series[1], threads=series[4],
+                                           seq_len=n) for n in (last, point.seq_len)]
+    return [(index[p.point_id], p) for p in wanted if p.point_id in held and p.point_id in index]
 
 
 def remeasure(spec: SweepSpec, rows: list[dict], workers: list[Worker],
