@@ -391,7 +391,8 @@ def parallelism_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
         (a, n, a_sq), (r, _, r_sq) = gain[ATTENTION_FAMILY], gain[RECURRENT_FAMILY]
         half = math.sqrt(a_sq + r_sq)
         pairs[kind] = (a, r, half)
-        ratio = f"; Transformer/LSTM {_ratio_text(a / r, half)}" if half > 0 and r else ""
+        ratio = (f"; Transformer/LSTM {_ratio_text(a / r, half)}"
+                 if half > 0 and not _missing(a, r) and r > 0 else "")
         parts.append(f"{label} {lo}→{hi}: Transformer {fmt_x(a)}, LSTM {fmt_x(r)} "
                      f"(n = {fmt_n(n)}{ratio})")
     if not parts:
