@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from profiler.analyze.tables import records_frame
+from profiler.analyze.tables import intervals, records_frame
 from profiler.report import verdicts as V
 from profiler.report.inputs import ReportInputs
 from profiler.run.store import load_results
@@ -219,11 +219,11 @@ def with_instances(df, gap):
 
 def test_log_halves_come_from_the_instances():
     df = with_instances(textbook_run(), 0.02)
-    halves = V.log_halves(df)
+    halves = V.log_halves(intervals(df))
     assert set(halves) == set(df["point_id"])
     assert all(h == pytest.approx(4 * math.log(1.02)) for h in halves.values())
     # one instance: no interval, counted as exact
-    assert set(V.log_halves(textbook_run()).values()) == {0.0}
+    assert set(V.log_halves(intervals(textbook_run())).values()) == {0.0}
 
 
 def test_a_ratio_within_its_interval_of_the_margin_is_not_settled():

@@ -25,7 +25,7 @@ def health_lines(inputs: ReportInputs, n_contended: int) -> list[str]:
         if ran["contention"].notna().any() else
         "Contention: not known (this OS gives no per-thread run-queue wait), so no "
         "point could be checked for a busy neighbour."]
-    ci = A.intervals(inputs.records)["ci_rel"].dropna()
+    ci = inputs.intervals["ci_rel"].dropna()
     if len(ci):
         lines.append(f"Precision: {(ci <= 0.05).mean():.0%} of {len(ci)} ok points have a "
                      "95% interval within ±5% of their latency (interval from the "

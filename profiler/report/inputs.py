@@ -78,6 +78,11 @@ class ReportInputs:
         return A.decompositions(self.records)
 
     @cached_property
+    def intervals(self) -> pd.DataFrame:
+        """The 95% interval of every ok point's latency, from its instances."""
+        return A.intervals(self.records)
+
+    @cached_property
     def crossovers(self) -> pd.DataFrame:
         """Where curves of different families cross."""
         return A.crossovers(self.records)

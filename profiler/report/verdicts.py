@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from profiler.analyze.fit import fit_power_law, upper_range
-from profiler.analyze.tables import intervals, ok
+from profiler.analyze.tables import ok
 from profiler.report.formats import fmt_exp, fmt_n, fmt_pct, fmt_x
 from profiler.report.inputs import ReportInputs
 
@@ -248,10 +248,10 @@ def _phase(records: pd.DataFrame, ref: dict) -> str | None:
     return "inference" if "inference" in shared else sorted(shared)[0]
 
 
-def log_halves(records: pd.DataFrame) -> dict[str, float]:
-    """point_id -> the 95% half-width of its latency in log space, from its instances
-    (analyze.tables.intervals); 0 where it has no interval (one instance)."""
-    ci = intervals(records)
+def log_halves(ci: pd.DataFrame) -> dict[str, float]:
+    """point_id -> the 95% half-width of its latency in log space, from ``ci`` (the
+    table analyze.tables.intervals makes from the points' instances); 0 where a point
+    has no interval (one instance)."""
     return {pid: math.log1p(rel) if not _missing(rel) else 0.0
             for pid, rel in zip(ci["point_id"], ci["ci_rel"], strict=True)}
 
@@ -318,7 +318,8 @@ def _ratio_text(ratio: float, half: float) -> str:
     return f"{fmt_x(ratio)}, 95% {ratio * math.exp(-half):.2f}–{fmt_x(ratio * math.exp(half))}"
 
 
-def sequential_row(inputs: ReportInputs, ref: dict, phase: str) -> Verdict:
+def sequential_row(inputs: ReportInputs, ref: dict, phase: str,
+                   halves: dict[str, float]) -> Verdict:
     """At batch 1 and the fewest threads: the LSTM's exponent over the upper n (past its
     fixed costs, each step costs the same) against the Transformer's over the lower n
     (where all positions go through one matrix product)."""
@@ -336,7 +337,7 @@ def sequential_row(inputs: ReportInputs, ref: dict, phase: str) -> Verdict:
                        f"{at['batch_size']}, {at['threads']} thread(s), {phase} (LSTM "
                        f"{lstm['seq_len'].nunique()}, Transformer {tf['seq_len'].nunique()}; "
                        "preset default)", NOT_MEASURED)
-    tf_k, tf_to, tf_half = _low_range_exponent(tf, log_halves(inputs.records))
+    tf_k, tf_to, tf_half = _low_range_exponent(tf, halves)
     tf_text = (fmt_exp(tf_k, tf_k - tf_half, tf_k + tf_half) if not _missing(tf_half)
                and tf_half > 0 else fmt_exp(tf_k))
     measured = (f"latency ∝ n^k at batch {at['batch_size']}, {phase}: LSTM k = "
@@ -375,11 +376,11 @@ def _gains(ran: pd.DataFrame, axis: str, lo: int, hi: int, at: dict,
     return out
 
 
-def parallelism_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
+def parallelism_row(records: pd.DataFrame, ref: dict, phase: str,
+                    halves: dict[str, float]) -> Verdict:
     ran = ok(records)
     claim = "The Transformer gains more from parallel hardware (threads, batch) than the LSTM."
     base = dict(device=ref["device"], dtype=ref["dtype"], phase=phase)
-    halves = log_halves(records)
     parts, pairs = [], {}
     for axis, kind, label, fixed in (("threads", "threads", "threads", "batch_size"),
                                      ("batch_size", "batch", "tokens/s, batch", "threads")):
@@ -457,7 +458,8 @@ def _kernel(records: pd.DataFrame, at: dict, n: int) -> str | None:
     return str(rows.iloc[0]) if len(rows) else None
 
 
-def efficiency_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
+def efficiency_row(records: pd.DataFrame, ref: dict, phase: str,
+                   halves: dict[str, float]) -> Verdict:
     claim = ("The Transformer uses the hardware better: large matrix products instead of "
              "many small sequential ones.")
     ran = ok(records, "flops_per_s") if "flops_per_s" in records else records.iloc[:0]
@@ -469,7 +471,6 @@ def efficiency_row(records: pd.DataFrame, ref: dict, phase: str) -> Verdict:
         return Verdict("Computational efficiency", claim,
                        "no FLOP count for both families (any preset counts FLOPs)", NOT_MEASURED)
     a_rate, r_rate = _value(a, n, "flops_per_s"), _value(r, n, "flops_per_s")
-    halves = log_halves(records)
     half = math.hypot(_half_at(a, n, halves), _half_at(r, n, halves))
     measured = (f"achieved FLOP/s at n = {fmt_n(n)}, {phase}: Transformer "
                 f"{a_rate / 1e9:.3g} GFLOP/s, LSTM {r_rate / 1e9:.3g} GFLOP/s "
@@ -506,13 +507,14 @@ def gather(inputs: ReportInputs, train_claims: list[dict] | None = None) -> list
     if ref is None:
         return []
     phase = _phase(records, ref)
+    halves = log_halves(inputs.intervals)
     rows = []
     if phase is not None:
-        rows.append(sequential_row(inputs, ref, phase))
+        rows.append(sequential_row(inputs, ref, phase, halves))
     rows.append(long_range_row(train_claims))
     if phase is not None:
-        rows += [parallelism_row(records, ref, phase), time_scaling_row(inputs, ref, phase),
-                 memory_scaling_row(inputs, ref, phase),
-                 efficiency_row(records, ref, phase)]
+        rows += [parallelism_row(records, ref, phase, halves),
+                 time_scaling_row(inputs, ref, phase), memory_scaling_row(inputs, ref, phase),
+                 efficiency_row(records, ref, phase, halves)]
     rows.append(streaming_row(inputs, ref))
     return rows

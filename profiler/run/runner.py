@@ -90,25 +90,33 @@ def _sibling_key(series: tuple) -> tuple:
     return model, device, dtype, phase, attention
 
 
+def _sibling_steps(curves: dict[tuple, Curve], point: Point
+                   ) -> tuple[int | None, list[tuple[tuple, dict[int, float]]]]:
+    """The last measured n of ``point``'s curve (None: nothing measured), and the
+    (series, {seq_len: latency}) of each curve of its model, phase, device, dtype and
+    attention at another batch size or thread count that measured both that n and
+    point.seq_len."""
+    own = curves.get(point.series)
+    if own is None or not own.measured:
+        return None, []
+    last = max(own.measured)[0]
+    key = _sibling_key(point.series)
+    steps = []
+    for series, curve in curves.items():
+        at = dict(curve.measured)
+        if series != point.series and _sibling_key(series) == key and last in at \
+                and point.seq_len in at:
+            steps.append((series, at))
+    return last, steps
+
+
 def sibling_slopes(curves: dict[tuple, Curve], point: Point) -> list[float]:
     """Slopes of the curves of ``point``'s model, phase, device, dtype and attention at
     other batch sizes and thread counts, over the step from its curve's last measured
-    n to point.seq_len, where such a curve measured both ends."""
-    own = curves.get(point.series)
-    if own is None or not own.measured:
-        return []
-    last = max(own.measured)[0]
-    out = []
-    key = _sibling_key(point.series)
-    for series, curve in curves.items():
-        if series == point.series or _sibling_key(series) != key:
-            continue
-        at = dict(curve.measured)
-        if last in at and point.seq_len in at:
-            slope = _slope((last, at[last]), (point.seq_len, at[point.seq_len]))
-            if slope is not None:
-                out.append(slope)
-    return out
+    n to point.seq_len, where such a curve measured both ends (_sibling_steps)."""
+    last, steps = _sibling_steps(curves, point)
+    slopes = (_slope((last, at[last]), (point.seq_len, at[point.seq_len])) for _, at in steps)
+    return [k for k in slopes if k is not None]
 
 
 def skip_reason(point: Point, curve: Curve, budget_s: float, calls: int,
@@ -416,20 +424,15 @@ def _bases(point: Point, curves: dict[tuple, Curve], held: set[str],
     """(grid index, point) of each point ``point``'s prediction rests on while it still
     wants instances (in ``held``): the last measured point of its curve, which the
     prediction extrapolates, and both ends of the step of each sibling curve whose slope
-    it may take (sibling_slopes)."""
-    own = curves.get(point.series)
-    if own is None or not own.measured:
+    it may take (_sibling_steps)."""
+    last, steps = _sibling_steps(curves, point)
+    if last is None:
         return []
-    last = max(own.measured)[0]
     wanted = [dataclasses.replace(point, seq_len=last)]
-    key = _sibling_key(point.series)
-    for series, curve in curves.items():
-        at = dict(curve.measured)
-        if series != point.series and _sibling_key(series) == key and last in at \
-                and point.seq_len in at:
-            # a sibling differs in batch size and threads only (_sibling_key)
-            wanted += [dataclasses.replace(point, batch_size=series[1], threads=series[4],
-                                           seq_len=n) for n in (last, point.seq_len)]
+    for series, _ in steps:
+        # a sibling differs in batch size and threads only (_sibling_key, Point.series)
+        wanted += [dataclasses.replace(point, batch_size=series[1], threads=series[4],
+                                       seq_len=n) for n in (last, point.seq_len)]
     return [(index[p.point_id], p) for p in wanted if p.point_id in held and p.point_id in index]
 
 
