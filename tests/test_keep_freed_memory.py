@@ -37,7 +37,9 @@ def test_the_worker_is_spawned_with_the_setting_and_the_parent_keeps_its_own(mon
                            (False, {"MALLOC_MMAP_THRESHOLD_": None,
                                     "MALLOC_TRIM_THRESHOLD_": os.environ.get(
                                         "MALLOC_TRIM_THRESHOLD_"),
-                                    "MALLOC_TOP_PAD_": "parent's"})):
+                                    "MALLOC_TOP_PAD_": "parent's",
+                                    "MALLOC_MMAP_MAX_": os.environ.get(
+                                        "MALLOC_MMAP_MAX_")})):
         w = runner.make_workers(processes=1, timing=TimingConfig(keep_freed_memory=keep))[0]
         FakeProcess.seen = []
         monkeypatch.setattr(mp.get_context("spawn"), "Process", FakeProcess)
@@ -55,9 +57,9 @@ def test_the_setting_is_on_by_default_and_can_be_turned_off():
     assert off.timing.keep_freed_memory is False
 
 
-# An 8 MiB block: above glibc's starting mmap threshold (128 KiB), below the kept one.
+# Bytes of a malloc'd block of sys.argv[1] bytes that glibc served with a mapping of its own.
 MAPPED = """
-import ctypes
+import ctypes, sys
 libc = ctypes.CDLL("libc.so.6")
 class MallInfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks",
@@ -65,20 +67,30 @@ class MallInfo2(ctypes.Structure):
 libc.mallinfo2.restype = MallInfo2
 libc.malloc.restype = ctypes.c_void_p
 before = libc.mallinfo2().hblkhd
-p = libc.malloc(8 << 20)
+p = libc.malloc(int(sys.argv[1]))
 print(libc.mallinfo2().hblkhd - before)  # bytes in mmap-ed blocks since
 """
+SMALL = 8 << 20  # above glibc's starting mmap threshold (128 KiB), below 32 MiB
+# above 32 MiB, the highest threshold glibc accepts, and more than the heap's top keeps
+# spare (MALLOC_TOP_PAD_, 256 MiB): only address space, never touched
+LARGE = 512 << 20
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux")
                     or not hasattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallinfo2"),
                     reason="glibc with mallinfo2 (2.33+) only")
 def test_glibc_serves_a_large_block_from_its_heap_only_when_told():
-    def mapped(env):
+    def mapped(env, size):
         clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-        out = subprocess.run([sys.executable, "-c", MAPPED], env=clean | env,
+        out = subprocess.run([sys.executable, "-c", MAPPED, str(size)], env=clean | env,
                              capture_output=True, text=True, check=True).stdout
         return int(out)
 
-    assert mapped({}) >= 8 << 20  # by default: its own mapping, unmapped when freed
-    assert mapped(worker_mod.process_environment(True, True)) == 0  # from the heap
+    kept = worker_mod.process_environment(True, True)
+    for size in (SMALL, LARGE):
+        assert mapped({}, size) >= size  # by default: its own mapping, unmapped when freed
+        assert mapped(kept, size) == 0  # from the heap
+    # the threshold alone stops at 32 MiB: the larger block needs MALLOC_MMAP_MAX_=0
+    threshold_only = {k: v for k, v in kept.items() if k != "MALLOC_MMAP_MAX_"}
+    assert mapped(threshold_only, SMALL) == 0
+    assert mapped(threshold_only, LARGE) >= LARGE

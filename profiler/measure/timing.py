@@ -109,13 +109,16 @@ class TimingConfig:
     # Where a VM hands freed memory back to its host, each fresh huge page is slow to
     # fault in: 5 points of efficiency on `default` there (docs/measurement.md).
     huge_pages: bool = True
-    # glibc's malloc keeps freed memory for reuse in the measuring processes (a fixed
-    # 32 MiB mmap threshold, no trimming: worker.KEEP_FREED_MEMORY_ENV). By default it
+    # glibc's malloc keeps freed memory for reuse in the measuring processes (every
+    # block from its heap, no trimming: worker.KEEP_FREED_MEMORY_ENV). By default it
     # maps a large block afresh on every call until its own threshold has risen past
-    # it, and hands the heap's top back, so a large step faults its memory in again
-    # and again. An LSTM train step (batch 8, n = 2048, 2 threads) in seven fresh
-    # processes each way: by default its later calls ran 95-108 ms in four and
-    # 138-145 ms in three; kept, 91-101 ms in all seven (docs/measurement.md).
+    # it (never past 32 MiB), and hands the heap's top back, so a large step faults its
+    # memory in again and again. An LSTM train step (batch 8, n = 2048, 2 threads) in
+    # seven fresh processes each way: by default its later calls ran 95-108 ms in four
+    # and 138-145 ms in three; kept, 91-101 ms in all seven. At n = 4096 its blocks
+    # pass 32 MiB: their floors were 194-231 ms in 13 of 14 processes with a 32 MiB
+    # threshold, 186-198 ms in 12 of 14 with every block from the heap
+    # (docs/measurement.md).
     keep_freed_memory: bool = True
 
 

@@ -31,6 +31,10 @@ KEEP_FREED_MEMORY_ENV = {
     #                                           threshold (glibc raises its own as it frees)
     "MALLOC_TRIM_THRESHOLD_": str(4 << 30),  # never hand the heap's top back to the system
     "MALLOC_TOP_PAD_": str(256 << 20),  # and grow it 256 MiB at a time (address space only)
+    # and never map a block on its own: 32 MiB is the highest threshold glibc takes, and
+    # a larger block that the heap's top cannot serve (an LSTM train step's at batch 8,
+    # n = 4096) would be mapped, faulted in and unmapped again on every call
+    "MALLOC_MMAP_MAX_": "0",
 }
 
 
