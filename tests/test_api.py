@@ -19,6 +19,7 @@ import profiler
 from profiler import api
 from profiler.cli import main
 from profiler.errors import UsageError
+from profiler.measure.worker import process_environment
 from profiler.records import point_of, result_row
 from profiler.run import store
 from profiler.run.grid import expand
@@ -59,6 +60,10 @@ def test_the_readme_example_runs_and_measures(tmp_path, monkeypatch):
     assert list(fits["model"]) == ["lstm"] and math.isfinite(fits["k"].iloc[0])
     for name in ("report.html", "report.md", "sweep.toml", "env.json", "results.csv"):
         assert (run.dir / name).is_file(), name
+    # the variables the measuring processes started with, as the preset's [timing] asks
+    timing = run.spec.timing
+    assert profiler.load(run.dir).env["measuring_process_env"] == process_environment(
+        timing.huge_pages, timing.keep_freed_memory)
     printed = stdout.getvalue()
     assert "report.html" in printed and "latency_s" in printed
 

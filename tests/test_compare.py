@@ -280,6 +280,21 @@ def test_env_differences_warn_loudly_on_stderr_and_in_files(tmp_path, capsys):
     assert "<script" not in text and "http" not in text  # self-contained
 
 
+def test_a_change_of_the_measuring_processes_environment_warns(tmp_path, capsys):
+    points = grid(models=("lstm",), phases=("inference",), seq_lens=(64,))
+    kept = {"THP_MEM_ALLOC_ENABLE": "1", "MALLOC_MMAP_MAX_": "0"}
+    base = write_run(tmp_path / "base", points, seed=30, env=dict(ENV, measuring_process_env=kept))
+    new = write_run(tmp_path / "new", points, seed=31,
+                    env=dict(ENV, measuring_process_env=dict(kept, THP_MEM_ALLOC_ENABLE="0")))
+    assert main(["compare", str(base), str(new)]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: runs differ: measuring_process_env.THP_MEM_ALLOC_ENABLE: 1 -> 0" in err
+    assert "MALLOC_MMAP_MAX_" not in err  # the same on both sides
+    older = write_run(tmp_path / "older", points, seed=32)  # an env.json from before the key
+    assert main(["compare", str(older), str(new)]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+
+
 def test_device_name_change_warns_but_gpu_state_does_not(tmp_path, capsys):
     points = grid(models=("lstm",), phases=("inference",), seq_lens=(64,))
     base = write_run(tmp_path / "base", points, seed=28)

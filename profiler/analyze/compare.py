@@ -93,7 +93,7 @@ MIN_SAMPLES = MIN_SAMPLES_FLOOR
 # "devices" is compared by name only: its per-GPU "state" (clocks, temperature)
 # differs between any two runs.
 WARN_KEYS = ("torch", "cuda", "cudnn", "nvidia_driver", "python", "numpy", "mkldnn", "host",
-             "cpu", "cpu_count", "devices", "transparent_huge_pages")
+             "cpu", "cpu_count", "devices", "transparent_huge_pages", "measuring_process_env")
 INFO_KEYS = ("git_commit", "profiler_version", "platform")
 
 VERDICTS = ("regressed", "improved", "unchanged", "inconclusive", "not-comparable",

@@ -83,8 +83,11 @@ def git_commit() -> str | None:
         return None
 
 
-def collect_env() -> dict:
-    """Machine, software versions, devices and threads, as plain JSON-able values."""
+def collect_env(process_env: dict[str, str] | None = None) -> dict:
+    """Machine, software versions, devices and threads, as plain JSON-able values.
+    ``process_env``: the variables a run's measuring processes start with
+    (worker.process_environment: what page size and which glibc heap the samples ran
+    on), recorded as measuring_process_env so that compare can tell runs apart by them."""
     import numpy
     import torch
 
@@ -117,7 +120,7 @@ def collect_env() -> dict:
         "git_commit": git_commit(),
         "profiler_version": __import__("profiler").__version__,
         "collected_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    } | ({"measuring_process_env": dict(process_env)} if process_env is not None else {})
 
 
 def env_command(args) -> int:
