@@ -337,6 +337,33 @@ def test_markdown_and_html_files(tmp_path):
     assert page.count('<tr class="regressed">') == 1
 
 
+def test_the_floor_spread_of_a_run_by_hand():
+    rows = {
+        "a": {"status": "ok", "latency_samples_s": [1.0, 1.1, 1.3, 1.2, 1.25, 1.4],
+              "instance_sizes": [3, 3]},  # floors 1.0 and 1.2: 20% apart
+        "b": {"status": "ok", "latency_samples_s": [2.1, 2.2, 2.3, 2.0, 2.4, 2.5],
+              "instance_sizes": [3, 3]},  # floors 2.1 and 2.0: 5%
+        "c": {"status": "ok", "latency_samples_s": [3.0, 3.1, 3.2], "instance_sizes": [3]},
+        "d": {"status": "oom", "error": "x"},
+    }
+    assert compare.floor_spread(rows) == pytest.approx((0.2 + 0.05) / 2)
+    assert compare.floor_spread({"c": rows["c"], "d": rows["d"]}) is None  # one instance
+
+
+def test_an_unconfirmed_regression_points_to_confirm_with_the_runs_spreads(tmp_path, capsys):
+    points = grid()
+    base = write_run(tmp_path / "base", points, seed=40)
+    new = write_run(tmp_path / "new", points, seed=41, slow={points[3]: 1.5})
+    assert main(["compare", str(base), str(new)]) == 1
+    out = " ".join(capsys.readouterr().out.split())  # the table wraps its lines
+    spreads = [compare.floor_spread(compare.load_run(d)) for d in (base, new)]
+    assert ("note: 1 regressed point not measured again: --confirm measures them again"
+            in out)
+    assert f"BASE {spreads[0]:.0%}, NEW {spreads[1]:.0%}" in out
+    assert main(["compare", str(base), str(base)]) == 0  # nothing regressed: no note
+    assert "note:" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("make_args, message", [
     (lambda t: [str(t / "nope"), str(t / "new")], "no such run directory"),
     (lambda t: [str(t / "empty"), str(t / "new")], "not a run directory (no results.jsonl)"),

@@ -80,8 +80,10 @@ def test_nothing_is_measured_without_a_regression_or_without_the_flag(runs, monk
     base, new, spell, slower = runs
     log = []
     scripted(monkeypatch, slower, log)
-    result = api.compare(base, new)  # no --confirm: judged as recorded
-    assert result.regressed and not result.notes and not log
+    result = api.compare(base, new)  # no --confirm: judged as recorded, and pointed to it
+    assert result.regressed and not log
+    assert len(result.notes) == 1 and result.notes[0].startswith(
+        "2 regressed points not measured again: --confirm measures them again")
     result = api.compare(base, base, confirm=True)  # nothing regressed: nothing to measure
     assert not result.regressed and not log
     assert result.notes == ("--confirm measured 0 of 0 regressed points of NEW again (their "

@@ -324,6 +324,18 @@ def runs_drift(base: dict[str, dict], new: dict[str, dict]) -> dict[tuple, float
     return out
 
 
+def floor_spread(rows: dict[str, dict]) -> float | None:
+    """Median over a run's ok points of (slowest / fastest instance floor) - 1: how far
+    apart its processes measured the same point (2-9% in quiet hours here, 15-36% in
+    noisy ones). None where no point has two instances."""
+    spreads = []
+    for row in rows.values():
+        floors = instance_floors(row)
+        if row.get("status", "ok") == "ok" and floors.size >= 2 and floors.min() > 0:
+            spreads.append(floors.max() / floors.min() - 1)
+    return float(np.median(spreads)) if spreads else None
+
+
 def compare_runs(base: dict[str, dict], new: dict[str, dict], threshold: float,
                  point_seconds: float | None = None) -> list[Comparison]:
     """Every point of either run, compared, in a stable (model, phase, ..., n) order.
