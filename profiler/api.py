@@ -296,18 +296,7 @@ def compare(base: Run | str | Path, new: Run | str | Path,
                      "again (their instances pooled with the earlier ones); "
                      f"{regressed} still regressed")
     elif regressed:
-        # A slow spell of the machine can cover every instance of a point: two runs of
-        # the same code, one in a noisy hour, gave five such regressions, and --confirm
-        # cleared all five (docs/regressions.md).
-        spreads = ", ".join(
-            f"{side} {spread:.0%}" for side, spread in (
-                ("BASE", comparing.floor_spread(base_rows)),
-                ("NEW", comparing.floor_spread(new_rows))) if spread is not None)
-        notes.append(f"{regressed} regressed point{'s' if regressed > 1 else ''} not measured "
-                     "again: --confirm measures them again on this machine, in fresh "
-                     "processes, and keeps only what repeats"
-                     + (f" (median spread of the instance floors: {spreads}; a quiet "
-                        "machine's is under 10%)" if spreads else ""))
+        notes.append(comparing.unconfirmed_note(regressed, base_rows, new_rows))
     warnings = [f"sweep.toml {d}" for d in spec_diffs] + spec_warnings + warnings
     return RunComparison(base=base_dir, new=new_dir, threshold=t, rows=tuple(rows),
                          warnings=tuple(warnings), info=tuple(info), notes=tuple(notes))

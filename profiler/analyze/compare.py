@@ -336,6 +336,22 @@ def floor_spread(rows: dict[str, dict]) -> float | None:
     return float(np.median(spreads)) if spreads else None
 
 
+def unconfirmed_note(regressed: int, base: dict[str, dict], new: dict[str, dict]) -> str:
+    """The note under a comparison that found ``regressed`` points without --confirm,
+    with each run's floor_spread. A slow spell of the machine can cover every instance
+    of a point: two runs of the same code, one in a noisy hour, gave five such
+    regressions, and --confirm cleared all five (docs/regressions.md)."""
+    spreads = [f"{side} {spread:.0%}" for side, spread in
+               (("BASE", floor_spread(base)), ("NEW", floor_spread(new))) if spread is not None]
+    note = (f"{regressed} regressed point{'s' if regressed > 1 else ''} not measured again: "
+            "--confirm measures them again on this machine, in fresh processes, and keeps "
+            "only what repeats")
+    if spreads:
+        note += (f" (median spread of the instance floors: {', '.join(spreads)}; a quiet "
+                 "machine's is under 10%)")
+    return note
+
+
 def compare_runs(base: dict[str, dict], new: dict[str, dict], threshold: float,
                  point_seconds: float | None = None) -> list[Comparison]:
     """Every point of either run, compared, in a stable (model, phase, ..., n) order.

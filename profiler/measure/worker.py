@@ -45,6 +45,11 @@ def process_environment(huge_pages: bool, keep_freed_memory: bool) -> dict[str, 
     return env | (KEEP_FREED_MEMORY_ENV if keep_freed_memory else {})
 
 
+def timing_environment(timing: TimingConfig) -> dict[str, str]:
+    """process_environment for a sweep's [timing] (what env.json records)."""
+    return process_environment(timing.huge_pages, timing.keep_freed_memory)
+
+
 @contextlib.contextmanager
 def _environment(values: dict[str, str]):
     """``values`` in os.environ while a child is spawned (it inherits the environ),

@@ -144,16 +144,14 @@ def run_shard(spec: SweepSpec, shard: Shard, done_rows: list[dict], run_dir: str
         import torch
 
         from profiler.measure.envinfo import collect_env
-        from profiler.measure.worker import process_environment
+        from profiler.measure.worker import timing_environment
 
         job_env = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID",
                                               "SUBMITIT_LOCAL_JOB_ID", "CUDA_VISIBLE_DEVICES")
                    if k in os.environ}
-        process_env = process_environment(spec.timing.huge_pages,
-                                          spec.timing.keep_freed_memory)
-        env = dict(collect_env(process_env), job=dict(job_env, pid=os.getpid(),
-                                                      shard=shard.name,
-                                                      points=len(shard.points)))
+        env = dict(collect_env(timing_environment(spec.timing)),
+                   job=dict(job_env, pid=os.getpid(), shard=shard.name,
+                            points=len(shard.points)))
         store.write_json(shard_path(run_dir, shard.name, ".env.json"), env)
         if any(p.device == "cuda" for p in shard.points) and not torch.cuda.is_available():
             raise RuntimeError(f"no CUDA device visible on {env['host']} (CUDA_VISIBLE_DEVICES="

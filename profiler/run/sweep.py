@@ -99,12 +99,9 @@ def run_sweep(spec: specs.SweepSpec, run_dir: Path, resume: bool = False,
             done_rows = reconcile(run_dir, out)
         store.write_text(run_dir / store.SWEEP_FILE, specs.to_toml(spec))
         from profiler.measure.envinfo import collect_env
-        from profiler.measure.worker import process_environment
+        from profiler.measure.worker import timing_environment
 
-        timing = spec.timing
-        store.save_env(run_dir, collect_env(process_environment(timing.huge_pages,
-                                                                timing.keep_freed_memory)),
-                       resume)
+        store.save_env(run_dir, collect_env(timing_environment(spec.timing)), resume)
         done_ids = {r["point_id"] for r in done_rows}
         bar = None
         if progress:
